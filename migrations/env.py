@@ -1,0 +1,26 @@
+"""Alembic environment: runs on the connection orionlite hands over (or on the URL)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import context
+
+from orionlite.storage.tables import metadata
+
+config = context.config
+connection = config.attributes.get("connection")
+
+
+def run_migrations(conn: sa.Connection) -> None:
+    # Batch mode rewrites tables for ALTERs that SQLite cannot do in place.
+    context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if connection is not None:
+    run_migrations(connection)
+else:
+    engine = sa.create_engine(config.get_main_option("sqlalchemy.url") or "")
+    with engine.begin() as conn:
+        run_migrations(conn)

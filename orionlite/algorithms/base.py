@@ -1,0 +1,72 @@
+"""What every search algorithm is: a pure function of the history and a seed.
+
+An algorithm object holds only its configuration. Everything it knows about the search
+comes from ``history`` (every trial of the experiment, pending ones included), so any
+worker can make the next suggestion and a restarted experiment continues where it was.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from orionlite.errors import ConfigError
+
+if TYPE_CHECKING:
+    from orionlite.records import TrialRecord
+    from orionlite.space import Space
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Parameters to try next; ``parent_trial_id`` links a promotion to its origin."""
+
+    params: dict[str, Any]
+    parent_trial_id: int | None = None
+
+
+class Algorithm(abc.ABC):
+    """Base class: subclasses declare their options as keyword-only constructor arguments."""
+
+    name: ClassVar[str]
+
+    def __init__(self, space: Space, *, seed: int | None = None) -> None:
+        self.space = space
+        self.seed = seed
+        # Mixed into random draws after a worker's proposal collided with another
+        # worker's: two workers with one seed and one history would otherwise keep
+        # proposing the same point. Zero (one worker, no collision) keeps runs reproducible.
+        self.salt = 0
+
+    def rng_seed(self, history: Sequence[TrialRecord]) -> list[int] | None:
+        """Seed for this suggestion's random draws: a function of seed and history."""
+        if self.seed is None:
+            return None
+        return [self.seed, len(history), self.salt]
+
+    @abc.abstractmethod
+    def suggest(self, history: Sequence[TrialRecord], num: int = 1) -> list[Proposal]:
+        """Up to ``num`` new points, none equal to a point already in ``history``.
+
+        An empty list means "nothing to propose right now" (for example, waiting for a
+        rung to fill); ``is_done`` tells whether that will ever change.
+        """
+
+    def is_done(self, history: Sequence[TrialRecord]) -> bool:
+        """True once the algorithm will never propose anything again."""
+        return False
+
+    def configuration(self) -> dict[str, Any]:
+        """Options as stored with the experiment (and compared when joining it)."""
+        return {"seed": self.seed}
+
+
+def check_options(algorithm: str, given: dict[str, Any], allowed: Sequence[str]) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"Algorithm {algorithm!r} has no option {', '.join(map(repr, unknown))}.",
+            hint=f"Its options are: {', '.join(allowed)}.",
+        )

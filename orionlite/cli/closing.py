@@ -1,0 +1,42 @@
+"""The closing lines of ``hunt`` and its exit code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orionlite.cli.output import echo_err, format_value
+
+if TYPE_CHECKING:
+    from orionlite.hunting import HuntResult
+
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130
+
+
+def print_closing(result: HuntResult) -> int:
+    from orionlite.summary import summarize
+    from orionlite.worker import WorkerExit
+
+    experiment = result.experiment
+    summary = summarize(experiment.storage, experiment.record)
+    label = f"{experiment.name!r} v{experiment.version}"
+    completed = summary.counts["completed"]
+    limit = f" of {summary.max_trials}" if summary.max_trials else ""
+    reason = result.reason
+    if reason is WorkerExit.DONE:
+        echo_err(f"Experiment {label} is done: {completed}{limit} trials completed.")
+    elif reason is WorkerExit.EXHAUSTED:
+        echo_err(f"The search space of {label} is exhausted: every point was proposed.")
+    elif reason is WorkerExit.WORKER_LIMIT:
+        echo_err(f"This worker ran its --worker-max-trials trials; {completed}{limit} completed.")
+    elif reason is WorkerExit.IDLE:
+        echo_err("No trial could be reserved within --idle-timeout; this worker leaves.")
+    else:
+        echo_err("Interrupted: the running trial went back to the pool.")
+    if summary.best_trial_id is not None:
+        params = ", ".join(f"{k}={format_value(v)}" for k, v in (summary.best_params or {}).items())
+        echo_err(
+            f"Best objective {format_value(summary.best_objective)} "
+            f"(trial {summary.best_trial_id}): {params}"
+        )
+    return EXIT_INTERRUPTED if reason is WorkerExit.INTERRUPTED else EXIT_OK

@@ -1,0 +1,123 @@
+"""``status``, ``list`` and ``info``: what the database holds, as tables or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from orionlite.cli.options import json_option, name_option, storage_option, version_option
+
+
+@click.command("status")
+@name_option(required=False)
+@storage_option
+@json_option
+def status_command(name: str | None, storage: str | None, as_json: bool) -> None:
+    """Trials by status and the best objective, per experiment."""
+    from orionlite.cli.output import print_table
+    from orionlite.experiment import open_experiment
+    from orionlite.storage import Storage
+    from orionlite.summary import summarize
+
+    store = Storage(storage)
+    records = (
+        [open_experiment(store, name).record] if name is not None else store.list_experiments()
+    )
+    summaries = [summarize(store, record) for record in records]
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in summaries], indent=2))
+        return
+    if not summaries:
+        click.echo(f"No experiments in {store.display_url}.")
+        return
+    statuses = ["new", "reserved", "completed", "broken", "interrupted"]
+    rows = [
+        [
+            s.name,
+            s.version,
+            *(s.counts[k] for k in statuses),
+            s.max_trials,
+            s.best_objective,
+            s.best_trial_id,
+        ]
+        for s in summaries
+    ]
+    print_table(["experiment", "version", *statuses, "max", "best objective", "best trial"], rows)
+
+
+@click.command("list")
+@storage_option
+@json_option
+def list_command(storage: str | None, as_json: bool) -> None:
+    """Experiments: name, version, trials and best objective."""
+    from orionlite.cli.output import print_table
+    from orionlite.storage import Storage
+    from orionlite.summary import summarize
+
+    store = Storage(storage)
+    summaries = [summarize(store, record) for record in store.list_experiments()]
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in summaries], indent=2))
+        return
+    if not summaries:
+        click.echo(f"No experiments in {store.display_url}.")
+        return
+    rows = [[s.name, s.version, s.total, s.best_objective] for s in summaries]
+    print_table(["experiment", "version", "trials", "best objective"], rows)
+
+
+@click.command("info")
+@name_option()
+@version_option
+@storage_option
+@json_option
+def info_command(name: str, version: int | None, storage: str | None, as_json: bool) -> None:
+    """Space, algorithm, limits, best trial and command of one experiment."""
+    from orionlite.cli.output import format_value, print_table
+    from orionlite.experiment import open_experiment
+    from orionlite.storage import Storage
+    from orionlite.summary import summarize
+
+    store = Storage(storage)
+    experiment = open_experiment(store, name, version)
+    record = experiment.record
+    summary = summarize(store, record)
+    info: dict[str, Any] = {
+        "name": record.name,
+        "version": record.version,
+        "storage": store.display_url,
+        "command": record.command,
+        "space": {key: str(prior) for key, prior in experiment.space.items()},
+        "algorithm": record.algorithm,
+        "max_trials": record.max_trials,
+        "max_broken": record.max_broken,
+        "working_dir": str(experiment.working_dir),
+        "trials": summary.counts,
+        "best": {
+            "trial": summary.best_trial_id,
+            "objective": summary.best_objective,
+            "params": summary.best_params,
+        },
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    rows: list[list[Any]] = [
+        ["name", record.name],
+        ["version", record.version],
+        ["storage", store.display_url],
+        ["command", " ".join(record.command or [])],
+        ["algorithm", json.dumps(record.algorithm)],
+        ["max trials", record.max_trials],
+        ["max broken", record.max_broken],
+        ["working dir", info["working_dir"]],
+        ["trials", ", ".join(f"{k} {v}" for k, v in summary.counts.items() if v) or "none"],
+    ]
+    rows += [[f"space: {key}", prior] for key, prior in info["space"].items()]
+    if summary.best_trial_id is not None:
+        rows.append(["best trial", summary.best_trial_id])
+        rows.append(["best objective", summary.best_objective])
+        rows += [[f"best: {k}", format_value(v)] for k, v in (summary.best_params or {}).items()]
+    print_table(["", ""], rows)

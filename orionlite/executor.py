@@ -1,0 +1,230 @@
+"""Run one trial of the user's command: argv list (no shell), its own folder and
+environment, output to log files, results read from the results file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from orionlite.cmdline import CommandTemplate
+from orionlite.errors import CommandError, ResultsError
+from orionlite.outcome import LOST, RunControls, TrialOutcome
+from orionlite.records import TrialRecord, TrialStatus
+from orionlite.results import RESULTS_PATH_ENV, objective_of, read_results
+
+STDERR_TAIL_LINES = 20
+# After forwarding Ctrl-C/SIGTERM, how long the trial may take to wrap up (save a
+# checkpoint) before it is killed.
+DEFAULT_GRACE_S = 10.0
+_POLL_S = 0.05
+_INTERRUPTED_EXIT_CODES = {130, -signal.SIGINT, -signal.SIGTERM}
+
+
+def check_executable(argv: list[str]) -> None:
+    """Fail before any trial runs if the program cannot be found."""
+    program = argv[0]
+    if os.sep in program:
+        found = os.access(program, os.X_OK) and Path(program).is_file()
+    else:
+        found = shutil.which(program) is not None
+    if not found:
+        raise CommandError(
+            f"The command {program!r} was not found"
+            + ("" if os.sep in program else " on PATH")
+            + " or is not executable.",
+            hint="Check the spelling, give the full path, or make the script executable "
+            "(chmod +x) and start it with a #! line.",
+        )
+
+
+class CommandRunner:
+    """Runs a trial as a subprocess in its own process group (so signals reach the whole
+    tree a training script may start)."""
+
+    def __init__(
+        self,
+        template: CommandTemplate,
+        *,
+        experiment_name: str,
+        experiment_version: int,
+        experiment_dir: Path,
+        storage_url: str,
+        echo_output: bool = False,
+        grace_s: float = DEFAULT_GRACE_S,
+    ) -> None:
+        self.template = template
+        self.experiment_name = experiment_name
+        self.experiment_version = experiment_version
+        self.experiment_dir = experiment_dir
+        self.storage_url = storage_url
+        self.echo_output = echo_output
+        self.grace_s = grace_s
+        self.launch_dir = Path.cwd()
+
+    def run(self, trial: TrialRecord, controls: RunControls) -> TrialOutcome:
+        trial_dir = self.experiment_dir / str(trial.id)
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        # One results file per reservation: a presumed-dead worker that wakes up cannot
+        # leave a file the new owner would mistake for its own.
+        results_path = trial_dir / f"results-attempt{trial.attempt}.json"
+        results_path.unlink(missing_ok=True)
+        argv = self._resolve_paths(
+            self.template.render(trial.params, self._context(trial, trial_dir))
+        )
+        env = self._environment(trial, trial_dir, results_path)
+        stderr_tail: list[str] = []
+        try:
+            process = subprocess.Popen(
+                argv,
+                cwd=trial_dir,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return TrialOutcome(TrialStatus.BROKEN, error=f"Could not start {argv[0]!r}: {exc}")
+        copiers = [
+            _copy_stream(process.stdout, trial_dir / "stdout.log", sys.stdout, self.echo_output),
+            _copy_stream(
+                process.stderr, trial_dir / "stderr.log", sys.stderr, self.echo_output, stderr_tail
+            ),
+        ]
+        interrupted_at: float | None = None
+        lost = False
+        while process.poll() is None:
+            if controls.lost() and not lost:
+                lost = True
+                _signal_group(process, signal.SIGTERM)
+                interrupted_at = time.monotonic()
+            elif controls.interrupted() and interrupted_at is None:
+                _signal_group(process, signal.SIGINT)
+                interrupted_at = time.monotonic()
+            if interrupted_at is not None and (
+                controls.forced() or time.monotonic() - interrupted_at > self.grace_s
+            ):
+                _signal_group(process, signal.SIGKILL)
+            time.sleep(_POLL_S)
+        for copier in copiers:
+            copier.join()
+        if lost or controls.lost():
+            return LOST
+        return _outcome(process.returncode, results_path, stderr_tail, interrupted_at is not None)
+
+    def _resolve_paths(self, argv: list[str]) -> list[str]:
+        """Make arguments naming files of the launch folder absolute.
+
+        The trial runs in its own folder, but users write ``python train.py`` relative to
+        where they started ``hunt``; without this, every such command would break.
+        """
+        resolved = []
+        for argument in argv:
+            candidate = self.launch_dir / argument
+            if argument and not argument.startswith("-") and not Path(argument).is_absolute():
+                if os.sep in argument or "." in argument:
+                    if candidate.exists():
+                        argument = str(candidate)
+            resolved.append(argument)
+        return resolved
+
+    def _context(self, trial: TrialRecord, trial_dir: Path) -> dict[str, str]:
+        return {
+            "trial.id": str(trial.id),
+            "trial.working_dir": str(trial_dir),
+            "trial.hash_params": trial.params_hash,
+            "exp.name": self.experiment_name,
+            "exp.version": str(self.experiment_version),
+            "exp.working_dir": str(self.experiment_dir),
+        }
+
+    def _environment(
+        self, trial: TrialRecord, trial_dir: Path, results_path: Path
+    ) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "ORIONLITE_EXPERIMENT_NAME": self.experiment_name,
+                "ORIONLITE_EXPERIMENT_VERSION": str(self.experiment_version),
+                "ORIONLITE_TRIAL_ID": str(trial.id),
+                "ORIONLITE_WORKING_DIR": str(trial_dir),
+                RESULTS_PATH_ENV: str(results_path),
+                "ORIONLITE_TRIAL_PARAMS": json.dumps(trial.params),
+                "ORIONLITE_STORAGE": self.storage_url,
+            }
+        )
+        return env
+
+
+def _outcome(
+    returncode: int, results_path: Path, stderr_tail: list[str], interrupted: bool
+) -> TrialOutcome:
+    tail = "".join(stderr_tail[-STDERR_TAIL_LINES:]).rstrip() or None
+    if interrupted or returncode in _INTERRUPTED_EXIT_CODES:
+        return TrialOutcome(TrialStatus.INTERRUPTED, exit_code=returncode, error=tail)
+    if returncode != 0:
+        reason = (
+            f"killed by signal {signal.Signals(-returncode).name}"
+            if returncode < 0 and -returncode in signal.valid_signals()
+            else f"exited with code {returncode}"
+        )
+        error = f"The command {reason}." + (f"\n{tail}" if tail else "")
+        return TrialOutcome(TrialStatus.BROKEN, exit_code=returncode, error=error)
+    try:
+        results = read_results(results_path)
+        objective = objective_of(results)
+    except ResultsError as exc:
+        message = exc.message + (f"\n{exc.hint}" if exc.hint else "")
+        return TrialOutcome(TrialStatus.BROKEN, exit_code=0, error=message)
+    return TrialOutcome(TrialStatus.COMPLETED, objective=objective, results=results, exit_code=0)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _echo(stream: Any, line: bytes) -> None:
+    binary = getattr(stream, "buffer", None)
+    if binary is not None:
+        binary.write(line)
+        binary.flush()
+    else:
+        stream.write(line.decode(errors="replace"))
+        stream.flush()
+
+
+def _copy_stream(
+    source: IO[bytes] | None,
+    log_path: Path,
+    echo_to: Any,
+    echo: bool,
+    tail: list[str] | None = None,
+) -> threading.Thread:
+    """Copy a pipe to its log file (and the terminal with --verbose), keeping a tail."""
+
+    def copy() -> None:
+        assert source is not None
+        with open(log_path, "wb") as log_file:
+            for line in iter(source.readline, b""):
+                log_file.write(line)
+                if echo:
+                    _echo(echo_to, line)
+                if tail is not None:
+                    tail.append(line.decode(errors="replace"))
+                    del tail[: -STDERR_TAIL_LINES * 2]
+        source.close()
+
+    thread = threading.Thread(target=copy, daemon=True)
+    thread.start()
+    return thread

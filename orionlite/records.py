@@ -1,0 +1,82 @@
+"""Plain records shared by storage, algorithms, worker, client and CLI.
+
+Storage returns these instead of SQLAlchemy rows so nothing outside ``orionlite.storage``
+needs to know SQLAlchemy exists.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TrialStatus(str, enum.Enum):
+    """Lifecycle of a trial: new -> reserved -> completed | broken | interrupted.
+
+    Values are plain strings so the database stays readable with ``psql``/``sqlite3``.
+    """
+
+    NEW = "new"
+    RESERVED = "reserved"
+    COMPLETED = "completed"
+    BROKEN = "broken"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        """Terminal trials never change again, so readers may cache them forever."""
+        return self in (TrialStatus.COMPLETED, TrialStatus.BROKEN)
+
+
+RESERVABLE_STATUSES = (TrialStatus.NEW, TrialStatus.INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """One (name, version) experiment as stored."""
+
+    id: int
+    name: str
+    version: int
+    space: dict[str, Any]
+    algorithm: dict[str, Any]
+    command: list[str] | None
+    max_trials: int | None
+    max_broken: int
+    working_dir: str | None
+    parent_id: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: float | None = None
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as stored. ``attempt`` is the fencing token of the current reservation."""
+
+    id: int
+    experiment_id: int
+    params: dict[str, Any]
+    params_hash: str
+    status: TrialStatus
+    attempt: int = 0
+    reserved_by: str | None = None
+    objective: float | None = None
+    results: list[dict[str, Any]] | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    parent_trial_id: int | None = None
+    retries: int = 0
+    created_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    heartbeat_at: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at

@@ -1,0 +1,78 @@
+"""The only source of the schema: SQLAlchemy Core tables shared by SQLite and PostgreSQL.
+
+Alembic migrations in ``migrations/`` must produce exactly this (a test compares them).
+Times are float seconds since the epoch taken from the *database's* clock, so lease
+expiry never compares the clocks of two machines.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("space", sa.JSON, nullable=False),
+    sa.Column("algorithm", sa.JSON, nullable=False),
+    sa.Column("command", sa.JSON, nullable=True),
+    sa.Column("max_trials", sa.Integer, nullable=True),
+    sa.Column("max_broken", sa.Integer, nullable=False),
+    sa.Column("working_dir", sa.Text, nullable=True),
+    sa.Column(
+        "parent_id", sa.Integer, sa.ForeignKey("experiments.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    # Trials that count against max_trials (every status but broken). Creating a trial
+    # increments it with a guarded UPDATE, which is what makes the budget exact without
+    # counting the whole history on every reservation.
+    sa.Column("budget_used", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("name", "version", name="uq_experiments_name_version"),
+)
+
+trials = sa.Table(
+    "trials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("params_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # Fencing token: incremented by every reservation; every write about the trial is
+    # conditional on it, so a worker presumed dead cannot overwrite the new owner.
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("reserved_by", sa.String(255), nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Column("heartbeat_at", sa.Float, nullable=True),
+    sa.Column("objective", sa.Float, nullable=True),
+    sa.Column("results", sa.JSON, nullable=True),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column(
+        "parent_trial_id",
+        sa.Integer,
+        sa.ForeignKey("trials.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    # Monotonic change marker (see storage.sqlfunctions.change_seq): readers fetch only the
+    # rows whose marker moved since their last read.
+    sa.Column("change_seq", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("experiment_id", "params_hash", name="uq_trials_experiment_params"),
+    sa.Index("ix_trials_experiment_status", "experiment_id", "status", "id"),
+    sa.Index("ix_trials_experiment_change", "experiment_id", "change_seq"),
+    sa.Index("ix_trials_change_seq", "change_seq"),
+)

@@ -1,0 +1,246 @@
+"""The masterless worker loop: reserve -> run -> record, until there is nothing left.
+
+The CLI (``hunt``) and the Python API (``workon``) both run this loop; only the runner
+differs (a command line or a Python function).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from orionlite.errors import ReservationLostError, TooManyBrokenTrialsError
+from orionlite.experiment import Experiment, Wait
+from orionlite.heartbeat import Heartbeat, lease_seconds
+from orionlite.outcome import TrialOutcome, TrialRunner
+from orionlite.records import TrialRecord, TrialStatus
+from orionlite.signals import StopRequest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT_S = 30.0
+_MIN_POLL_S = 0.05
+_MAX_POLL_S = 2.0
+
+
+class WorkerExit(str, enum.Enum):
+    """Why a worker left; each maps to one exit code and one closing line."""
+
+    DONE = "done"
+    EXHAUSTED = "exhausted"
+    WORKER_LIMIT = "worker_limit"
+    IDLE = "idle"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass
+class WorkerSettings:
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
+    worker_max_trials: int | None = None
+    idle_timeout_s: float | None = None
+    max_retries: int = 0
+
+
+@dataclass
+class WorkerReport:
+    reason: WorkerExit
+    worker_id: str
+    trials_run: int = 0
+    completed: int = 0
+    broken: int = 0
+    lost: int = 0
+    finished: list[TrialRecord] = field(default_factory=list)
+
+
+def new_worker_id() -> str:
+    """Unique per worker run, and readable in ``status`` (host and pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class _Controls:
+    def __init__(self, stop: StopRequest, heartbeat: Heartbeat) -> None:
+        self._stop = stop
+        self._heartbeat = heartbeat
+
+    def interrupted(self) -> bool:
+        return self._stop.requested.is_set()
+
+    def forced(self) -> bool:
+        return self._stop.forced.is_set()
+
+    def lost(self) -> bool:
+        return self._heartbeat.lost.is_set()
+
+
+class Worker:
+    """One worker of one experiment. Any number of them may run, anywhere."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        runner: TrialRunner,
+        settings: WorkerSettings | None = None,
+        stop: StopRequest | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.experiment = experiment
+        self.runner = runner
+        self.settings = settings or WorkerSettings()
+        self.stop = stop or StopRequest()
+        self.worker_id = worker_id or new_worker_id()
+
+    def run(self) -> WorkerReport:
+        report = WorkerReport(WorkerExit.DONE, self.worker_id)
+        lease = lease_seconds(self.settings.heartbeat_s)
+        idle_since: float | None = None
+        poll = _MIN_POLL_S
+        while True:
+            if self.stop.requested.is_set():
+                report.reason = WorkerExit.INTERRUPTED
+                return report
+            self._check_broken_limit()
+            limit = self.settings.worker_max_trials
+            if limit is not None and report.trials_run >= limit:
+                report.reason = WorkerExit.WORKER_LIMIT
+                return report
+            acquired = self.experiment.acquire(self.worker_id, lease)
+            if isinstance(acquired, Wait):
+                if acquired is not Wait.BUSY:
+                    report.reason = WorkerExit(acquired.value)
+                    return report
+                now = time.monotonic()
+                idle_since = idle_since or now
+                timeout = self.settings.idle_timeout_s
+                if timeout is not None and now - idle_since >= timeout:
+                    report.reason = WorkerExit.IDLE
+                    return report
+                # Jittered backoff: idle workers should not hammer the database in step.
+                self.stop.requested.wait(poll * random.uniform(0.5, 1.5))
+                poll = min(_MAX_POLL_S, poll * 2)
+                continue
+            idle_since, poll = None, _MIN_POLL_S
+            if self._run_trial(acquired, report) is TrialStatus.INTERRUPTED:
+                report.reason = WorkerExit.INTERRUPTED
+                return report
+
+    def _run_trial(self, trial: TrialRecord, report: WorkerReport) -> TrialStatus | None:
+        log.info(
+            "trial %s started: %s",
+            trial.id,
+            _format_params(trial.params),
+            extra={"action": "trial_started", "trial_id": trial.id},
+        )
+        with Heartbeat(self.experiment.storage, trial, self.settings.heartbeat_s) as heartbeat:
+            outcome = self.runner.run(trial, _Controls(self.stop, heartbeat))
+        report.trials_run += 1
+        if outcome.lost:
+            report.lost += 1
+            log.warning(
+                "trial %s was reclaimed by another worker after this worker's heartbeat "
+                "expired; its process was stopped and its result discarded",
+                trial.id,
+                extra={"action": "trial_lost", "trial_id": trial.id},
+            )
+            return None
+        status = self._record(trial, outcome, report)
+        return status
+
+    def _record(
+        self, trial: TrialRecord, outcome: TrialOutcome, report: WorkerReport
+    ) -> TrialStatus | None:
+        assert outcome.status is not None
+        status = outcome.status
+        values = {
+            "objective": outcome.objective,
+            "results": outcome.results,
+            "exit_code": outcome.exit_code,
+            "error": outcome.error,
+        }
+        retrying = status is TrialStatus.BROKEN and trial.retries < self.settings.max_retries
+        if retrying:
+            values["retries"] = trial.retries + 1
+        try:
+            self.experiment.storage.finish_trial(
+                trial, TrialStatus.NEW if retrying else status, **values
+            )
+        except ReservationLostError as exc:
+            report.lost += 1
+            log.warning("%s", exc, extra={"action": "trial_lost", "trial_id": trial.id})
+            return None
+        finished = _finished_copy(trial, outcome)
+        report.finished.append(finished)
+        if status is TrialStatus.COMPLETED:
+            report.completed += 1
+            log.info(
+                "trial %s completed: objective %s",
+                trial.id,
+                _format_value(outcome.objective),
+                extra={"action": "trial_completed", "trial_id": trial.id},
+            )
+        elif status is TrialStatus.BROKEN:
+            report.broken += 1
+            first_line = (outcome.error or "").strip().splitlines()[:1]
+            log.warning(
+                "trial %s broken%s: %s",
+                trial.id,
+                f" (retry {trial.retries + 1} of {self.settings.max_retries})" if retrying else "",
+                first_line[0] if first_line else "no error message",
+                extra={"action": "trial_broken", "trial_id": trial.id},
+            )
+        else:
+            log.warning(
+                "trial %s interrupted: it goes back to the pool",
+                trial.id,
+                extra={"action": "trial_interrupted", "trial_id": trial.id},
+            )
+        return status
+
+    def _check_broken_limit(self) -> None:
+        storage = self.experiment.storage
+        max_broken = self.experiment.record.max_broken
+        broken = storage.count_status(self.experiment.id, TrialStatus.BROKEN)
+        if broken < max_broken:
+            return
+        last = storage.last_broken_trial(self.experiment.id)
+        details = ""
+        if last is not None:
+            details = f"\nLast broken trial {last.id} ({_format_params(last.params)}):\n"
+            details += _indent(last.error or "no error message was recorded")
+        raise TooManyBrokenTrialsError(
+            f"Experiment {self.experiment.name!r} stopped: {broken} trials broke "
+            f"(--max-broken {max_broken}).{details}",
+            hint="Fix the script (each trial's output is in stdout.log and stderr.log in "
+            "its folder), then run hunt again; raise --max-broken to tolerate more.",
+        )
+
+
+def _finished_copy(trial: TrialRecord, outcome: TrialOutcome) -> TrialRecord:
+    from dataclasses import replace
+
+    assert outcome.status is not None
+    return replace(
+        trial,
+        status=outcome.status,
+        objective=outcome.objective,
+        results=outcome.results,
+        exit_code=outcome.exit_code,
+        error=outcome.error,
+    )
+
+
+def _format_value(value: object) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _format_params(params: dict[str, object]) -> str:
+    return ", ".join(f"{name}={_format_value(value)}" for name, value in params.items())
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.strip().splitlines())

@@ -1,0 +1,119 @@
+"""Shared fixtures: every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``ORIONLITE_TEST_PG_URL`` (default: the local server on
+127.0.0.1:5432, database ``test``). When no server answers, PostgreSQL tests are skipped
+with the reason shown, unless ``ORIONLITE_REQUIRE_PG=1`` (set by CI), which makes that a
+failure. Each test gets its own database, copied from a template migrated once per run;
+the server's own databases are never dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+VENV_BIN = Path(sys.executable).parent
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get("ORIONLITE_TEST_PG_URL", DEFAULT_PG_URL)
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's own orionlite settings."""
+    for key in list(os.environ):
+        if key.startswith("ORIONLITE_") and key not in (
+            "ORIONLITE_TEST_PG_URL",
+            "ORIONLITE_REQUIRE_PG",
+        ):
+            monkeypatch.delenv(key)
+
+
+class PostgresDatabases:
+    """Creates per-test databases from a template migrated once."""
+
+    def __init__(self, admin_url: str) -> None:
+        import psycopg
+
+        self.admin_url = admin_url
+        self._psycopg = psycopg
+        self.template = f"orionlite_tpl_{uuid.uuid4().hex[:10]}"
+        self._admin(f'CREATE DATABASE "{self.template}"')
+        from orionlite.storage import Storage
+
+        storage = Storage(_with_database(admin_url, self.template))
+        storage.list_experiments()  # connects, creating the schema at head
+        storage.close()
+
+    def _admin(self, sql: str) -> None:
+        with self._psycopg.connect(self.admin_url, autocommit=True) as connection:
+            connection.execute(sql)
+
+    def create(self) -> str:
+        name = f"orionlite_t_{uuid.uuid4().hex[:12]}"
+        self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}" STRATEGY FILE_COPY')
+        return name
+
+    def drop(self, name: str) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        self.drop(self.template)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases]:
+    admin_url = _pg_admin_url()
+    try:
+        import psycopg
+
+        psycopg.connect(admin_url, connect_timeout=3).close()
+    except Exception as exc:
+        reason = f"PostgreSQL not reachable at {admin_url}: {exc}".splitlines()[0]
+        if os.environ.get("ORIONLITE_REQUIRE_PG") == "1":
+            pytest.fail(f"{reason} (ORIONLITE_REQUIRE_PG=1)")
+        pytest.skip(reason)
+    databases = PostgresDatabases(admin_url)
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty-of-experiments database URL on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'orionlite.db'}"
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres")
+    name = databases.create()
+    try:
+        yield _with_database(databases.admin_url, name)
+    finally:
+        databases.drop(name)
+
+
+@pytest.fixture
+def storage(db_url: str) -> Iterator[object]:
+    from orionlite.storage import Storage
+
+    store = Storage(db_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def bin_path() -> Path:
+    """Folder holding the installed ``hunt`` and ``orionlite`` scripts."""
+    return VENV_BIN
