@@ -13,6 +13,8 @@ class OrionliteError(Exception):
     """Something went wrong."""
 
     hint: str | None = None
+    #: What the CLI exits with (SPEC §1): 1 for errors the user must act on.
+    exit_code: int = 1
 
     def __init__(self, message: str | None = None, *, hint: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
@@ -24,19 +26,28 @@ class OrionliteError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-class PriorError(OrionliteError, ValueError):
+class BadInputError(OrionliteError, ValueError):
+    """What the user typed or configured cannot be used; nothing was run or stored.
+
+    Exits with 2, like click's own usage errors.
+    """
+
+    exit_code = 2
+
+
+class PriorError(BadInputError):
     """A prior could not be parsed."""
 
 
-class SpaceError(OrionliteError, ValueError):
+class SpaceError(BadInputError):
     """The search space is invalid."""
 
 
-class CommandError(OrionliteError):
+class CommandError(BadInputError):
     """The command to run for each trial is invalid."""
 
 
-class ConfigError(OrionliteError, ValueError):
+class ConfigError(BadInputError):
     """A configuration value is invalid."""
 
 

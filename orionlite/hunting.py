@@ -52,6 +52,8 @@ def prepare(settings: HuntSettings) -> tuple[Experiment, CommandTemplate]:
     """Parse the command, then create or join the experiment; nothing runs yet."""
     storage = Storage(settings.storage)
     template = parse_command(settings.command) if settings.command else None
+    if template is not None:
+        check_executable(template.to_json())
     experiment = build_experiment(
         storage,
         ExperimentSettings(
@@ -72,7 +74,7 @@ def prepare(settings: HuntSettings) -> tuple[Experiment, CommandTemplate]:
                 hint=f"Give it after --: hunt -n {experiment.name} -- python train.py ...",
             )
         template = parse_command(experiment.record.command)
-    check_executable(template.to_json())
+        check_executable(template.to_json())
     return experiment, template
 
 

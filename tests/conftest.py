@@ -10,6 +10,7 @@ the server's own databases are never dropped.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -117,3 +118,56 @@ def storage(db_url: str) -> Iterator[object]:
 def bin_path() -> Path:
     """Folder holding the installed ``hunt`` and ``orionlite`` scripts."""
     return VENV_BIN
+
+
+class Cli:
+    """Runs the installed ``hunt`` / ``orionlite`` scripts as real processes."""
+
+    def __init__(self, cwd: Path, storage: str) -> None:
+        self.cwd = cwd
+        self.storage = storage
+        self.python = str(VENV_BIN / "python")
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORIONLITE_")}
+        env["ORIONLITE_STORAGE"] = self.storage
+        env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def command(self, program: str, *args: str) -> list[str]:
+        return [str(VENV_BIN / program), *args]
+
+    def run(
+        self, program: str, *args: str, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(program, *args),
+            cwd=self.cwd,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def start(self, program: str, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(program, *args),
+            cwd=self.cwd,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path) -> Cli:
+    """The CLI, run in a temp folder against this test's database (both backends)."""
+    return Cli(tmp_path, db_url)
+
+
+@pytest.fixture
+def sqlite_cli(tmp_path: Path) -> Cli:
+    """The CLI on SQLite only, for behaviour that does not depend on the backend."""
+    return Cli(tmp_path, f"sqlite:///{tmp_path / 'orionlite.db'}")

@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from orionlite.algorithms.base import Algorithm, Proposal
-from orionlite.space import Choices, Fidelity, LogUniform, Uniform, hash_params
+from orionlite.space import Choices, Fidelity, LogUniform, Prior, Uniform, hash_params
 
 if TYPE_CHECKING:
     from orionlite.records import TrialRecord
     from orionlite.space import Space
 
 _DRAWS_PER_POINT = 100
+# Finite spaces up to this size are enumerated once random draws keep hitting tried points.
+_ENUMERATION_LIMIT = 100_000
+
+
+def finite_values(prior: Prior) -> list[Any] | None:
+    """Every value a dimension can take, or None for a continuous one."""
+    if isinstance(prior, Choices):
+        return list(prior.options)
+    if isinstance(prior, (Uniform, LogUniform)) and prior.discrete:
+        return list(range(math.ceil(prior.low), math.floor(prior.high) + 1))
+    if isinstance(prior, Fidelity):
+        return [prior.high]
+    return None
 
 
 def space_size(space: Space) -> float:
     """How many distinct points the space holds (inf when any dimension is continuous)."""
     size = 1.0
     for prior in space.values():
-        if isinstance(prior, Choices):
-            size *= len(prior.options)
-        elif isinstance(prior, (Uniform, LogUniform)) and prior.discrete:
-            size *= int(prior.high) - int(prior.low) + 1
-        elif not isinstance(prior, Fidelity):
+        values = finite_values(prior)
+        if values is None:
             return math.inf
+        size *= len(values)
     return size
 
 
@@ -46,14 +58,25 @@ class RandomSearch(Algorithm):
         rng = np.random.default_rng(self.rng_seed(history))
         proposals: list[Proposal] = []
         for _ in range(num):
-            for _ in range(_DRAWS_PER_POINT):
-                params = self.space.sample(rng)
-                key = hash_params(params)
-                if key not in seen:
-                    seen.add(key)
-                    proposals.append(Proposal(params))
-                    break
+            params = self._draw_unseen(rng, seen)
+            if params is None:
+                break
+            seen.add(hash_params(params))
+            proposals.append(Proposal(params))
         return proposals
 
     def is_done(self, history: Sequence[TrialRecord]) -> bool:
         return len({trial.params_hash for trial in history}) >= space_size(self.space)
+
+    def _draw_unseen(self, rng: np.random.Generator, seen: set[str]) -> dict[str, Any] | None:
+        for _ in range(_DRAWS_PER_POINT):
+            params = self.space.sample(rng)
+            if hash_params(params) not in seen:
+                return params
+        if space_size(self.space) > _ENUMERATION_LIMIT:
+            return None
+        names = list(self.space)
+        columns = [finite_values(self.space[name]) or [] for name in names]
+        points = (dict(zip(names, values, strict=True)) for values in itertools.product(*columns))
+        unseen = [point for point in points if hash_params(point) not in seen]
+        return unseen[int(rng.integers(len(unseen)))] if unseen else None

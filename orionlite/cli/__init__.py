@@ -24,7 +24,6 @@ COMMANDS = {
     "db": "orionlite.cli.db:db_group",
 }
 
-EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -78,7 +77,7 @@ def run(command: click.Command, args: list[str] | None = None) -> int:
         click.echo(f"Error: {exc.message}", err=True)
         if exc.hint:
             click.echo(exc.hint, err=True)
-        return EXIT_ERROR
+        return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED

@@ -46,8 +46,9 @@ class Storage:
     def __init__(
         self, url: str | None = None, *, outage_deadline_s: float = DEFAULT_OUTAGE_DEADLINE_S
     ) -> None:
-        self.url = normalize_url(resolve_url(url))
-        self.display_url = mask_url(self.url)
+        given = resolve_url(url)
+        self.url = normalize_url(given)
+        self.display_url = mask_url(given)
         self.outage_deadline_s = outage_deadline_s
         self._engine: sa.Engine | None = None
         self._retry = RetryPolicy(outage_deadline_s, lambda: self.display_url)
@@ -66,7 +67,11 @@ class Storage:
         """Connect on first use and check the schema once per process, not per trial."""
         if self._engine is None:
             engine = make_engine(self.url)
-            self._retry.run(lambda: ensure_schema(engine, self.display_url))
+            try:
+                self._retry.run(lambda: ensure_schema(engine, self.display_url))
+            except BaseException:
+                engine.dispose()
+                raise
             self._engine = engine
         return self._engine
 

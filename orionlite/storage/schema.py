@@ -80,15 +80,19 @@ def _create_at_head(engine: sa.Engine) -> str | None:
 
 
 def migrations_path() -> Path:
-    """Alembic scripts, shipped inside the package as ``orionlite/_migrations``."""
-    shipped = resources.files("orionlite") / "_migrations"
-    path = Path(str(shipped))
-    if not (path / "env.py").is_file():
-        raise SchemaVersionError(
-            f"The migration scripts are missing from the installed package ({path}).",
-            hint="Reinstall orionlite: pip install --force-reinstall orionlite",
-        )
-    return path
+    """Alembic scripts, shipped inside the wheel as ``orionlite/_migrations``.
+
+    An editable install imports the package from its source checkout, where the scripts
+    are the top-level ``migrations/`` folder beside the package.
+    """
+    package = Path(str(resources.files("orionlite")))
+    for path in (package / "_migrations", package.parent / "migrations"):
+        if (path / "env.py").is_file():
+            return path
+    raise SchemaVersionError(
+        f"The migration scripts are missing from the installed package ({package}).",
+        hint="Reinstall orionlite: pip install --force-reinstall orionlite",
+    )
 
 
 def alembic_config(url: str) -> Config:

@@ -1,0 +1,103 @@
+"""Schema creation, migrations and revision checks on both backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from orionlite.errors import SchemaVersionError
+from orionlite.storage import Storage
+from orionlite.storage.admin import check_database, upgrade_database
+from orionlite.storage.engine import make_engine
+from orionlite.storage.schema import HEAD_REVISION, alembic_config, migrations_path
+from orionlite.storage.tables import metadata
+
+
+def _empty_url(db_url: str, tmp_path: Path) -> str:
+    """A database without any table (the fixture's PostgreSQL ones come migrated)."""
+    if db_url.startswith("sqlite"):
+        return db_url
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        metadata.drop_all(connection)
+        connection.execute(sa.text("DROP TABLE alembic_version"))
+    engine.dispose()
+    return db_url
+
+
+def test_alembic_head_is_the_revision_orionlite_expects() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite:///unused.db"))
+    assert script.get_current_head() == HEAD_REVISION
+
+
+def test_migrations_produce_exactly_the_declared_tables(db_url: str, tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    url = _empty_url(db_url, tmp_path)
+    before, after = upgrade_database(url)
+    assert (before, after) == (None, HEAD_REVISION)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_new_database_is_created_at_head_on_first_use(db_url: str, tmp_path: Path) -> None:
+    url = _empty_url(db_url, tmp_path)
+    storage = Storage(url)
+    assert storage.list_experiments() == []
+    storage.close()
+    assert check_database(url) == (HEAD_REVISION, HEAD_REVISION)
+    assert upgrade_database(url) == (HEAD_REVISION, HEAD_REVISION)
+
+
+def test_database_at_another_revision_names_the_fixing_command(db_url: str, tmp_path: Path) -> None:
+    storage = Storage(db_url)
+    storage.list_experiments()
+    storage.close()
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(SchemaVersionError, match="written by a newer orionlite") as info:
+        Storage(db_url).list_experiments()
+    assert info.value.hint is not None and "pip install -U orionlite" in info.value.hint
+
+
+def test_older_revision_points_to_db_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    storage = Storage(url)
+    storage.list_experiments()
+    storage.close()
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM alembic_version"))
+    engine.dispose()
+    with pytest.raises(SchemaVersionError) as info:
+        Storage(url).list_experiments()
+    assert info.value.hint == f"Run: orionlite db upgrade --storage {url}"
+
+
+def test_foreign_tables_are_left_alone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE precious (x INTEGER)"))
+        connection.execute(sa.text("INSERT INTO precious VALUES (42)"))
+    engine.dispose()
+    with pytest.raises(SchemaVersionError, match="revision None"):
+        Storage(url).list_experiments()
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT x FROM precious")).scalar() == 42
+    engine.dispose()
+
+
+def test_migration_scripts_are_found() -> None:
+    assert (migrations_path() / "versions" / f"{HEAD_REVISION}.py").is_file()
