@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from orionlite.algorithms.base import check_options
 from orionlite.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 
 ALGORITHMS: dict[str, str] = {
     "random": "orionlite.algorithms.random_search:RandomSearch",
+    "grid": "orionlite.algorithms.grid:GridSearch",
+    "bayes": "orionlite.algorithms.bayes:BayesianOptimizer",
+    "asha": "orionlite.algorithms.asha:ASHA",
+    "hyperband": "orionlite.algorithms.hyperband:Hyperband",
 }
 DEFAULT_ALGORITHM = "random"
 
@@ -55,6 +60,8 @@ def make_algorithm(spec: str | dict[str, Any] | None, space: Space) -> Algorithm
     name, options = normalize_algorithm(spec)
     module_name, class_name = ALGORITHMS[name].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
+    # Name the unknown option and list the known ones, rather than echo a TypeError.
+    check_options(name, options, _option_names(cls))
     try:
         return cls(space, **options)
     except TypeError as exc:
@@ -62,6 +69,14 @@ def make_algorithm(spec: str | dict[str, Any] | None, space: Space) -> Algorithm
             f"Invalid options for algorithm {name!r}: {exc}.",
             hint="See docs/algorithms.md for each algorithm's options.",
         ) from exc
+
+
+def _option_names(cls: type[Algorithm]) -> list[str]:
+    """The keyword-only constructor arguments: an algorithm's options."""
+    import inspect
+
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
 
 
 def algorithm_spec(algorithm: Algorithm) -> dict[str, Any]:
