@@ -49,18 +49,32 @@ class Heartbeat:
         tb: TracebackType | None,
     ) -> None:
         self._stopped.set()
-        self._thread.join()
+        # Normally instant (the thread waits on ``_stopped``). A thread stuck retrying a
+        # heartbeat through a database outage is not waited for: it is a daemon, its
+        # late write is harmless (the token no longer matches once the trial is
+        # recorded), and the worker must be free to record the trial or leave.
+        self._thread.join(timeout=max(1.0, self._interval_s))
 
     def _beat(self) -> None:
         lease = lease_seconds(self._interval_s)
         while not self._stopped.wait(self._interval_s):
             try:
                 alive = self._storage.heartbeat(self._trial, lease)
-            except OrionliteError as exc:
-                # The database stayed unreachable past the retry deadline. Keep beating:
-                # if it comes back before the lease ends nothing is lost, and if not, the
-                # final write finds out and says so.
-                log.warning("heartbeat failed: %s", exc, extra={"action": "heartbeat_failed"})
+            except Exception as exc:
+                # Never let this thread die: a dead heartbeat thread would leave the trial
+                # running with a lease nobody extends, and its result refused at the end.
+                # Outages are already retried inside ``heartbeat`` (one log line for the
+                # whole process); what reaches here is an outage past its deadline or an
+                # unexpected error. Keep beating: if the database answers again before
+                # the lease ends nothing is lost, and if not, the final write says so.
+                message = exc.message if isinstance(exc, OrionliteError) else repr(exc)
+                log.warning(
+                    "heartbeat of trial %s failed, the trial keeps running: %s",
+                    self._trial.id,
+                    message.splitlines()[0] if message else type(exc).__name__,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                    extra={"action": "heartbeat_failed", "trial_id": self._trial.id},
+                )
                 continue
             if not alive:
                 self.lost.set()

@@ -5,34 +5,60 @@ Two kinds of transient failure reach a worker:
 * contention (SQLite's "database is locked", PostgreSQL deadlocks and serialisation
   failures): retried at once with short random sleeps, so no process waits its turn for
   seconds and every worker gets its share;
-* outages (connection refused or dropped, server restarting): retried with exponential
-  backoff and jitter until a deadline, with one log line per outage.
+* outages (connection refused or dropped, server restarting): a dropped connection is
+  retried at once, quietly, on a fresh connection; if that fails too, the server is down:
+  retried with exponential backoff and jitter until a deadline (``--db-retry-deadline``,
+  default 300 s), with one warning line when the outage starts and one info line when it
+  ends, however many threads of the process are waiting.
 
 Before the first successful connection an outage is not retried: an unreachable URL at
-start-up is almost always a typo, and the user should hear about it at once.
+start-up is almost always a typo, and the user should hear about it at once. The
+exception is a server that answers "starting up" or "shutting down": no typo says that,
+and workers started while the database restarts should wait for it like the others.
+
+Retrying is safe because every unit of work is one transaction: a transaction cut by a
+dropped connection was rolled back by the server, and SQLAlchemy invalidates the broken
+connection (and every pooled one opened before it), so the next attempt connects anew.
+The one ambiguous case, a commit that succeeded but whose acknowledgement was lost, is
+handled by the callers (see ``Storage.finish_trial``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from orionlite.errors import DatabaseUnreachableError
+from orionlite.errors import ConfigError, DatabaseUnreachableError, StorageError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+DEFAULT_OUTAGE_DEADLINE_S = 300.0
+# Read by every Storage made without an explicit deadline, so the value set by
+# ``hunt --db-retry-deadline`` also reaches worker processes it spawns.
+OUTAGE_DEADLINE_ENV = "ORIONLITE_DB_RETRY_DEADLINE"
+# Contention resolves within milliseconds; a minute of it means something is wrong.
+CONTENTION_DEADLINE_S = 60.0
+# Backoff cap: with +-50 % jitter a worker notices a restarted server within 3 s.
+_MAX_BACKOFF_S = 2.0
+
 _CONTENTION_MARKERS = ("database is locked", "database table is locked", "database is busy")
 # PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected, lock_not_available.
 _CONTENTION_SQLSTATES = {"40001", "40P01", "55P03"}
-# admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections.
-_OUTAGE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+# admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections,
+# idle_in_transaction_session_timeout; plus all of class 08 (connection exception).
+_OUTAGE_SQLSTATES = {"57P01", "57P02", "57P03", "53300", "25P03"}
+# Messages of outages for drivers that give no SQLSTATE (SQLite on a network filesystem,
+# and as a fallback for PostgreSQL).
 _OUTAGE_MARKERS = (
     "connection refused",
     "could not connect",
@@ -42,17 +68,43 @@ _OUTAGE_MARKERS = (
     "terminating connection",
     "the database system is starting up",
     "the database system is shutting down",
+    "the database system is not yet accepting connections",
+    "the database system is in recovery mode",
     "consuming input failed",
     "no route to host",
     "connection timed out",
     "ssl syscall error",
     "eof detected",
+    "unable to open database file",
+    "disk i/o error",
 )
+
+
+def default_outage_deadline() -> float:
+    """The deadline from ``ORIONLITE_DB_RETRY_DEADLINE``, else 300 s."""
+    text = os.environ.get(OUTAGE_DEADLINE_ENV, "").strip()
+    if not text:
+        return DEFAULT_OUTAGE_DEADLINE_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also rejects NaN
+        raise ConfigError(
+            f"{OUTAGE_DEADLINE_ENV}={text!r} is not a number of seconds.",
+            hint=f"Set it to a duration such as 300, or unset it for the default "
+            f"({DEFAULT_OUTAGE_DEADLINE_S:.0f} s).",
+        )
+    return value
 
 
 def _sqlstate(exc: BaseException) -> str | None:
     orig = getattr(exc, "orig", None)
     return getattr(orig, "sqlstate", None) or getattr(exc, "sqlstate", None)
+
+
+def _from_psycopg(exc: sa.exc.DBAPIError) -> bool:
+    return type(exc.orig).__module__.split(".")[0] == "psycopg"
 
 
 def is_contention(exc: BaseException) -> bool:
@@ -64,27 +116,75 @@ def is_contention(exc: BaseException) -> bool:
 
 
 def is_outage(exc: BaseException) -> bool:
+    """True for failures of the connection rather than of the statement.
+
+    psycopg raises connection failures (refused, reset, server starting or shutting down)
+    as ``OperationalError`` *without* a SQLSTATE, while errors reported by a live server
+    carry one; that distinction is more robust than matching messages, which vary with
+    the server's version and language, so messages are only a fallback.
+    """
     if not isinstance(exc, sa.exc.DBAPIError):
         return False
-    if exc.connection_invalidated or _sqlstate(exc) in _OUTAGE_SQLSTATES:
+    if exc.connection_invalidated:
+        return True
+    state = _sqlstate(exc)
+    if state is not None:
+        return state in _OUTAGE_SQLSTATES or state.startswith("08")
+    if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return False
+    if _from_psycopg(exc):
         return True
     text = str(exc.orig).lower()
-    return isinstance(exc, sa.exc.OperationalError) and any(m in text for m in _OUTAGE_MARKERS)
+    return any(marker in text for marker in _OUTAGE_MARKERS)
+
+
+# The server exists and answers, but is starting, stopping or recovering: worth waiting
+# for even before this process ever connected (a typo cannot produce these).
+_STARTING_MARKERS = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is not yet accepting connections",
+    "the database system is in recovery mode",
+)
+
+
+def is_server_starting(exc: BaseException) -> bool:
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if _sqlstate(exc) == "57P03":  # cannot_connect_now
+        return True
+    text = str(exc.orig).lower()
+    return any(marker in text for marker in _STARTING_MARKERS)
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    text = str(exc.orig).strip()
+    return text.splitlines()[0] if text else type(exc.orig).__name__
+
+
+def _cause(exc: BaseException) -> str:
+    """The last clause of the driver's message: 'connection failed: connection to server
+    at ... failed: FATAL:  the database system is shutting down' -> 'the database system
+    is shutting down'. The full text is in the final error if the retries give up."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return str(exc)
+    clauses = [part.strip() for part in _first_line(exc).split(": ") if part.strip()]
+    return clauses[-1] if clauses else type(exc.orig).__name__
 
 
 class RetryPolicy:
     """Runs a unit of database work, retrying it while the failure is transient.
 
-    Each unit must be safe to run again: a transaction that failed was rolled back, and
-    writes whose commit may have succeeded before the connection dropped are checked for
-    by their callers (see ``Storage.finish_trial``).
+    One policy is shared by every thread of a process (the worker loop and its heartbeat
+    thread), so an outage is announced once, not once per thread.
     """
 
     def __init__(self, outage_deadline_s: float, describe: Callable[[], str]) -> None:
         self.outage_deadline_s = outage_deadline_s
         self._describe = describe
         self.connected_once = False
-        self._in_outage = False
+        self._lock = threading.Lock()
+        self._outage_since: float | None = None
 
     def run(self, work: Callable[[], T]) -> T:
         retrying = Retrying(
@@ -97,52 +197,98 @@ class RetryPolicy:
         try:
             result = retrying(work)
         except sa.exc.DBAPIError as exc:
-            if is_outage(exc) or (
-                isinstance(exc, sa.exc.OperationalError) and not is_contention(exc)
-            ):
+            if is_contention(exc):
+                raise StorageError(
+                    f"The database {self._describe()} stayed locked by other workers for "
+                    f"{CONTENTION_DEADLINE_S:.0f} s: {_first_line(exc)}",
+                    hint="Another program may hold a long transaction on it; with many "
+                    "workers on many machines, use PostgreSQL.",
+                ) from exc
+            if is_outage(exc) or isinstance(exc, sa.exc.OperationalError):
                 raise self._unreachable(exc) from exc
             raise
-        if self._in_outage:
-            log.warning("database reachable again", extra={"action": "db_outage_end"})
-            self._in_outage = False
-        self.connected_once = True
+        self._reachable()
         return result
 
     def _should_retry(self, exc: BaseException) -> bool:
-        return is_contention(exc) or (self.connected_once and is_outage(exc))
+        return is_contention(exc) or (
+            is_outage(exc) and (self.connected_once or is_server_starting(exc))
+        )
 
     def _stop(self, state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        if exc is not None and is_contention(exc):
-            # Contention resolves within milliseconds; a minute means something is wrong.
-            return stop_after_delay(60)(state)
-        return stop_after_delay(self.outage_deadline_s)(state)
+        limit = (
+            CONTENTION_DEADLINE_S
+            if exc is not None and is_contention(exc)
+            else self.outage_deadline_s
+        )
+        # tenacity computes the wait before asking us: give up when the next sleep would
+        # end past the deadline, rather than one (up to 3 s) sleep after it.
+        return (state.seconds_since_start or 0.0) + state.upcoming_sleep >= limit
 
     @staticmethod
     def _wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if exc is not None and is_contention(exc):
             return random.uniform(0.0005, 0.005)
-        return min(5.0, 0.1 * 2 ** min(state.attempt_number, 6)) * random.uniform(0.5, 1.5)
+        if state.attempt_number == 1:
+            # A dropped connection (server-side idle timeout, a proxy, a killed backend)
+            # is healed by simply connecting again: SQLAlchemy has thrown the dead one
+            # away, so the immediate retry uses a fresh connection.
+            return 0.0
+        # Exponential backoff with jitter: 0.4 s, 0.8 s, ... up to 2 s, each +-50 %, so
+        # workers that lost the server together do not all knock at the same instant.
+        backoff = min(_MAX_BACKOFF_S, 0.1 * 2 ** min(state.attempt_number, 6))
+        return backoff * random.uniform(0.5, 1.5)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        if exc is not None and is_outage(exc) and not self._in_outage:
-            self._in_outage = True
-            log.warning(
-                "database %s unreachable, retrying for up to %.0f s",
-                self._describe(),
-                self.outage_deadline_s,
-                extra={"action": "db_outage_start"},
+        if exc is None or not is_outage(exc):
+            return
+        if state.attempt_number == 1:
+            # Not an outage yet: one dropped connection, retried at once, stays quiet.
+            log.debug(
+                "database connection lost (%s); reconnecting",
+                _cause(exc),
+                extra={"action": "db_reconnect"},
+            )
+            return
+        with self._lock:
+            if self._outage_since is not None:
+                return
+            self._outage_since = time.monotonic()
+        log.warning(
+            "database %s unreachable, retrying for up to %.0f s (%s)",
+            self._describe(),
+            self.outage_deadline_s,
+            _cause(exc),
+            extra={"action": "db_outage_start"},
+        )
+
+    def _reachable(self) -> None:
+        self.connected_once = True
+        if self._outage_since is None:
+            return
+        with self._lock:
+            since, self._outage_since = self._outage_since, None
+        if since is not None:
+            log.info(
+                "database reachable again after %.1f s",
+                time.monotonic() - since,
+                extra={"action": "db_outage_end"},
             )
 
     def _unreachable(self, exc: sa.exc.DBAPIError) -> DatabaseUnreachableError:
-        first_line = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
-        waited = (
-            f" after retrying for {self.outage_deadline_s:.0f} s" if self.connected_once else ""
-        )
+        retried = is_outage(exc) and (self.connected_once or is_server_starting(exc))
+        waited = f" after retrying for {self.outage_deadline_s:.0f} s" if retried else ""
         return DatabaseUnreachableError(
-            f"Cannot reach the database {self._describe()}{waited}: {first_line}",
+            f"Cannot reach the database {self._describe()}{waited}: {_first_line(exc)}",
             hint="Check that the database server is running and that the URL "
-            "(--storage or ORIONLITE_STORAGE) is right.",
+            "(--storage or ORIONLITE_STORAGE) is right."
+            + (
+                f" Workers wait up to {OUTAGE_DEADLINE_ENV} (or --db-retry-deadline) "
+                "seconds for it to come back."
+                if retried
+                else ""
+            ),
         )
