@@ -57,15 +57,54 @@ def list_command(storage: str | None, as_json: bool) -> None:
     from orionlite.summary import summarize
 
     store = Storage(storage)
-    summaries = [summarize(store, record) for record in store.list_experiments()]
+    records = store.list_experiments()
+    by_id = {record.id: record for record in records}
+    tree = branch_tree(records)
+    summaries = [summarize(store, record) for record, _ in tree]
     if as_json:
-        click.echo(json.dumps([s.to_json() for s in summaries], indent=2))
+        items = []
+        for (record, _), summary in zip(tree, summaries, strict=True):
+            parent = by_id.get(record.parent_id) if record.parent_id is not None else None
+            items.append(
+                {
+                    **summary.to_json(),
+                    "parent": {"name": parent.name, "version": parent.version} if parent else None,
+                }
+            )
+        click.echo(json.dumps(items, indent=2))
         return
     if not summaries:
         click.echo(f"No experiments in {store.display_url}.")
         return
-    rows = [[s.name, s.version, s.total, s.best_objective] for s in summaries]
+    rows = [
+        [
+            ("   " * (depth - 1) + "└─ " if depth else "") + s.name,
+            s.version,
+            s.total,
+            s.best_objective,
+        ]
+        for (_, depth), s in zip(tree, summaries, strict=True)
+    ]
     print_table(["experiment", "version", "trials", "best objective"], rows)
+
+
+def branch_tree(records: list[Any]) -> list[tuple[Any, int]]:
+    """Experiments in tree order with their depth: each child (a branch or a later
+    version, see orionlite.branching) right under its parent, indented one level."""
+    ids = {record.id for record in records}
+    children: dict[int | None, list[Any]] = {}
+    for record in records:
+        parent = record.parent_id if record.parent_id in ids else None
+        children.setdefault(parent, []).append(record)
+    ordered: list[tuple[Any, int]] = []
+
+    def visit(parent: int | None, depth: int) -> None:
+        for record in children.get(parent, []):
+            ordered.append((record, depth))
+            visit(record.id, depth + 1)
+
+    visit(None, 0)
+    return ordered
 
 
 @click.command("info")

@@ -1,0 +1,86 @@
+"""``orionlite plot``: each kind as PNG (matplotlib) and HTML (plotly), and the message
+users get when the optional extra is missing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orionlite.cli import run
+from orionlite.cli.plot import plot_command
+from orionlite.errors import MissingExtraError, OrionliteError
+from orionlite.experiment import Experiment
+from orionlite.plotting import completed_trials, importances, plot, regret
+
+KINDS = ("regret", "parallel", "importance")
+
+
+def test_regret_is_best_so_far_in_completion_order(sqlite_quadratic: Experiment) -> None:
+    trials = completed_trials(sqlite_quadratic)
+    data = regret(trials)
+    assert data.numbers == list(range(1, 21))
+    assert data.best_so_far == [
+        min(t.objective for t in trials[: i + 1])
+        for i in range(len(trials))  # type: ignore[misc]
+    ]
+    assert [t.ended_at for t in trials] == sorted(t.ended_at for t in trials)  # type: ignore[misc]
+
+
+def test_importance_ranks_the_parameter_the_objective_depends_on(
+    sqlite_quadratic: Experiment,
+) -> None:
+    pytest.importorskip("sklearn", reason="scikit-learn comes with scikit-optimize")
+    scores = importances(sqlite_quadratic, completed_trials(sqlite_quadratic))
+    assert set(scores) == {"lr", "layers", "opt"}
+    assert sum(scores.values()) == pytest.approx(1.0)
+    # sgd adds 1.0 to the loss; lr and layers move it by at most 0.4 and 0.2.
+    assert max(scores, key=lambda name: scores[name]) == "opt"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_png(sqlite_quadratic: Experiment, tmp_path: Path, kind: str) -> None:
+    pytest.importorskip("matplotlib", reason="the 'plot' extra (matplotlib) is not installed")
+    path = plot(sqlite_quadratic, kind, tmp_path / f"{kind}.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_html(sqlite_quadratic: Experiment, tmp_path: Path, kind: str) -> None:
+    pytest.importorskip("plotly", reason="the 'plot' extra (plotly) is not installed")
+    path = plot(sqlite_quadratic, kind, tmp_path / f"{kind}.html")
+    text = path.read_text()
+    assert "<html>" in text and "plotly" in text.lower()
+    assert "quad v1" in text
+
+
+def test_cli_writes_the_file(quadratic_experiment: Experiment, db_url: str, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the 'plot' extra (matplotlib) is not installed")
+    out = tmp_path / "r.png"
+    assert run(plot_command, ["-n", "quad", "--storage", db_url, "-o", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+
+
+def test_missing_extra_names_the_install_command(
+    sqlite_quadratic: Experiment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    with pytest.raises(MissingExtraError) as caught:
+        plot(sqlite_quadratic, "regret", tmp_path / "r.png")
+    assert caught.value.hint == "Install the plotting extra: pip install 'orionlite[plot]'"
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_unknown_extension_and_empty_experiment(
+    sqlite_quadratic: Experiment, sqlite_storage: Any, tmp_path: Path
+) -> None:
+    with pytest.raises(OrionliteError, match="Cannot tell the plot format"):
+        plot(sqlite_quadratic, "regret", tmp_path / "r.jpeg")
+    from ux_helpers import make_experiment
+
+    empty = make_experiment(sqlite_storage, "empty", {"x": "uniform(0, 1)"})
+    with pytest.raises(OrionliteError, match="has no completed trial to plot yet"):
+        plot(empty, "regret", tmp_path / "r.png")
