@@ -14,15 +14,14 @@ import sqlalchemy as sa
 
 from orionlite.errors import ReservationLostError
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
+from orionlite.results import storable_results
 from orionlite.storage import queries, reservation
-from orionlite.storage.engine import make_engine, transaction
-from orionlite.storage.retry import RetryPolicy
+from orionlite.storage.engine import make_engine, single_statement, transaction
+from orionlite.storage.retry import RetryPolicy, default_outage_deadline
 from orionlite.storage.schema import ensure_schema
 from orionlite.storage.urls import mask_url, normalize_url, resolve_url
 
 T = TypeVar("T")
-
-DEFAULT_OUTAGE_DEADLINE_S = 300.0
 
 
 class CreateRefusal(str, enum.Enum):
@@ -43,14 +42,19 @@ class Storage:
     own connections there instead of sharing pooled ones across a fork.
     """
 
-    def __init__(
-        self, url: str | None = None, *, outage_deadline_s: float = DEFAULT_OUTAGE_DEADLINE_S
-    ) -> None:
+    def __init__(self, url: str | None = None, *, outage_deadline_s: float | None = None) -> None:
+        # Without a deadline: ORIONLITE_DB_RETRY_DEADLINE (set by hunt --db-retry-deadline
+        # for itself and the workers it spawns), else 300 s.
+        if outage_deadline_s is None:
+            outage_deadline_s = default_outage_deadline()
         given = resolve_url(url)
         self.url = normalize_url(given)
         self.display_url = mask_url(given)
         self.outage_deadline_s = outage_deadline_s
         self._engine: sa.Engine | None = None
+        # Database connections this process opened through this storage: a worker should
+        # open one, plus one for its heartbeat thread, however many trials it runs.
+        self.connections_opened = 0
         self._retry = RetryPolicy(outage_deadline_s, lambda: self.display_url)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -67,6 +71,7 @@ class Storage:
         """Connect on first use and check the schema once per process, not per trial."""
         if self._engine is None:
             engine = make_engine(self.url)
+            sa.event.listen(engine, "connect", self._connected)
             try:
                 self._retry.run(lambda: ensure_schema(engine, self.display_url))
             except BaseException:
@@ -74,6 +79,9 @@ class Storage:
                 raise
             self._engine = engine
         return self._engine
+
+    def _connected(self, _dbapi_connection: Any, _record: Any) -> None:
+        self.connections_opened += 1
 
     @property
     def dialect(self) -> str:
@@ -91,12 +99,42 @@ class Storage:
 
         return self._retry.run(attempt)
 
+    def _run_single(self, work: Callable[[sa.Connection], T]) -> T:
+        """Like ``_run`` for work that is exactly one statement: no BEGIN/COMMIT around it
+        (one round trip on PostgreSQL instead of three; see ``engine.single_statement``)."""
+
+        def attempt() -> T:
+            with single_statement(self.engine) as connection:
+                return work(connection)
+
+        return self._retry.run(attempt)
+
     # -- experiments ------------------------------------------------------------------
 
     def create_experiment(self, values: dict[str, Any]) -> ExperimentRecord | None:
         """Insert an experiment; None if (name, version) was taken meanwhile."""
         try:
             row = self._run(lambda c: queries.insert_experiment(c, values), write=True)
+        except sa.exc.IntegrityError:
+            return None
+        return queries.experiment_from_row(row)
+
+    def create_branch(
+        self, values: dict[str, Any], copied_trials: list[dict[str, Any]]
+    ) -> ExperimentRecord | None:
+        """Insert a child experiment and the parent's trials it starts with, atomically.
+
+        One transaction, so a worker joining the child never sees it without its inherited
+        history. None if (name, version) was taken meanwhile.
+        """
+
+        def work(connection: sa.Connection) -> sa.Row[Any]:
+            row = queries.insert_experiment(connection, values)
+            queries.insert_copied_trials(connection, row._mapping["id"], copied_trials)
+            return row
+
+        try:
+            row = self._run(work, write=True)
         except sa.exc.IntegrityError:
             return None
         return queries.experiment_from_row(row)
@@ -122,11 +160,70 @@ class Storage:
     def reserve_trial(
         self, experiment_id: int, worker_id: str, lease_s: float
     ) -> TrialRecord | None:
-        row = self._run(
-            lambda c: reservation.reserve_existing(c, experiment_id, worker_id, lease_s),
-            write=True,
+        row = self._run_single(
+            lambda c: reservation.reserve_existing(c, experiment_id, worker_id, lease_s)
         )
-        return queries.trial_from_row(row) if row is not None else None
+        return queries.record_from_values(row) if row is not None else None
+
+    def acquire_trial(
+        self,
+        experiment_id: int,
+        params: dict[str, Any],
+        params_hash: str,
+        worker_id: str,
+        lease_s: float,
+        parent_trial_id: int | None = None,
+    ) -> TrialRecord | CreateRefusal:
+        """Reserve a waiting trial if there is one, else create the proposed one.
+
+        ``reserve_trial`` then ``create_trial`` in one unit of work: the worker's hot path
+        pays one round trip on PostgreSQL (one statement) and one write lock on SQLite,
+        instead of a reservation that misses and then a creation. A trial whose lease ran
+        out (its worker died) is taken here, before any new one is made.
+        """
+        if self.dialect == "postgresql":
+            outcome, row = self._run_single(
+                lambda c: reservation.acquire_postgresql(
+                    c, experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
+                )
+            )
+            if row is not None:
+                return queries.record_from_values(row)
+            if outcome == "duplicate":
+                return CreateRefusal.DUPLICATE
+            return CreateRefusal.BUDGET_SPENT
+
+        def work(connection: sa.Connection) -> TrialRecord | CreateRefusal:
+            row = reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
+            if row is not None:
+                return queries.record_from_values(row)
+            return self._create_in(
+                connection, experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
+            )
+
+        try:
+            return self._run(work, write=True)
+        except _DuplicateTrial:
+            return CreateRefusal.DUPLICATE
+
+    @staticmethod
+    def _create_in(
+        connection: sa.Connection,
+        experiment_id: int,
+        params: dict[str, Any],
+        params_hash: str,
+        worker_id: str,
+        lease_s: float,
+        parent_trial_id: int | None,
+    ) -> TrialRecord | CreateRefusal:
+        if not reservation.claim_budget(connection, experiment_id):
+            return CreateRefusal.BUDGET_SPENT
+        row = reservation.insert_reserved(
+            connection, experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
+        )
+        if row is None:
+            raise _DuplicateTrial  # rolls back, giving the budget slot back
+        return queries.record_from_values(row)
 
     def create_trial(
         self,
@@ -140,14 +237,9 @@ class Storage:
         """Create a trial reserved by ``worker_id``, within the experiment's budget."""
 
         def work(connection: sa.Connection) -> TrialRecord | CreateRefusal:
-            if not reservation.claim_budget(connection, experiment_id):
-                return CreateRefusal.BUDGET_SPENT
-            row = reservation.insert_reserved(
+            return self._create_in(
                 connection, experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
             )
-            if row is None:
-                raise _DuplicateTrial  # rolls back, giving the budget slot back
-            return queries.trial_from_row(row)
 
         try:
             return self._run(work, write=True)
@@ -156,8 +248,8 @@ class Storage:
 
     def heartbeat(self, trial: TrialRecord, lease_s: float) -> bool:
         """Extend the lease; False if another worker took the trial over."""
-        return self._run(
-            lambda c: reservation.extend_lease(c, trial.id, trial.attempt, lease_s), write=True
+        return self._run_single(
+            lambda c: reservation.extend_lease(c, trial.id, trial.attempt, lease_s)
         )
 
     def finish_trial(self, trial: TrialRecord, status: TrialStatus, **values: Any) -> None:
@@ -167,11 +259,45 @@ class Storage:
         dropped after the commit, the retried update finds nothing to do: the row is then
         read back, and a row already in the state we wrote counts as success.
         """
-        done = self._run(
-            lambda c: reservation.finish(c, trial.id, trial.attempt, status, values), write=True
+        if values.get("results") is not None:
+            values["results"] = storable_results(values["results"])
+
+        def work(connection: sa.Connection) -> bool:
+            return reservation.finish(connection, trial.id, trial.attempt, status, values)
+
+        if reservation.finish_in_one_statement(self.dialect, status):
+            done = self._run_single(work)
+        else:
+            done = self._run(work, write=True)
+        if not done:
+            self._check_finished_before(trial, status)
+
+    def finish_and_read(
+        self, trial: TrialRecord, status: TrialStatus, since: queries.Watermark, **values: Any
+    ) -> tuple[list[TrialRecord], queries.Watermark]:
+        """``finish_trial``, then ``fetch_changed_trials(trial.experiment_id, since)``.
+
+        The worker loop records a result and then reads the history for its next trial:
+        on PostgreSQL both go in one statement (one round trip instead of two). The read
+        does not include this trial's own new state (the caller knows it); it comes with
+        the next read. Raises ReservationLostError like ``finish_trial``.
+        """
+        if self.dialect != "postgresql":
+            self.finish_trial(trial, status, **values)
+            return self.fetch_changed_trials(trial.experiment_id, since)
+        if values.get("results") is not None:
+            values["results"] = storable_results(values["results"])
+        key = (trial.id, trial.attempt, trial.experiment_id)
+        done, changed, watermark = self._run_single(
+            lambda c: reservation.finish_and_read_postgresql(c, key, status, values, since)
         )
-        if done:
-            return
+        if not done:
+            self._check_finished_before(trial, status)
+        return changed, watermark
+
+    def _check_finished_before(self, trial: TrialRecord, status: TrialStatus) -> None:
+        """The token did not match: success if an earlier try of this very write committed
+        (its acknowledgement lost with the connection), else ReservationLostError."""
         current = self.get_trial(trial.id)
         if (
             current is not None
@@ -188,14 +314,15 @@ class Storage:
     # -- reads ------------------------------------------------------------------------
 
     def get_trial(self, trial_id: int) -> TrialRecord | None:
-        row = self._run(lambda c: queries.select_trial(c, trial_id), write=False)
+        row = self._run_single(lambda c: queries.select_trial(c, trial_id))
         return queries.trial_from_row(row) if row is not None else None
 
-    def fetch_changed_trials(self, experiment_id: int, since: int) -> tuple[list[TrialRecord], int]:
-        rows, horizon = self._run(
-            lambda c: queries.select_changed_trials(c, experiment_id, since), write=False
-        )
-        return [queries.trial_from_row(row) for row in rows], horizon
+    def fetch_changed_trials(
+        self, experiment_id: int, since: queries.Watermark
+    ) -> tuple[list[TrialRecord], queries.Watermark]:
+        """The trials changed since the watermark ``since`` (0 for all), and the watermark
+        to pass next time (opaque: see ``queries.Watermark``)."""
+        return self._run_single(lambda c: queries.select_changed_trials(c, experiment_id, since))
 
     def trials(
         self, experiment_id: int, statuses: tuple[TrialStatus, ...] | None = None
@@ -209,10 +336,10 @@ class Storage:
         return {status: counts.get(status.value, 0) for status in TrialStatus}
 
     def count_status(self, experiment_id: int, status: TrialStatus) -> int:
-        return self._run(lambda c: queries.count_status(c, experiment_id, status), write=False)
+        return self._run_single(lambda c: queries.count_status(c, experiment_id, status))
 
     def has_unfinished(self, experiment_id: int) -> bool:
-        return self._run(lambda c: queries.has_unfinished(c, experiment_id), write=False)
+        return self._run_single(lambda c: queries.has_unfinished(c, experiment_id))
 
     def last_broken_trial(self, experiment_id: int) -> TrialRecord | None:
         row = self._run(lambda c: queries.select_last_broken(c, experiment_id), write=False)

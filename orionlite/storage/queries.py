@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
-from orionlite.storage.sqlfunctions import db_now, read_horizon
+from orionlite.storage.engine import Prepared
+from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress
 from orionlite.storage.tables import experiments, trials
 
 _UNFINISHED = (
@@ -15,6 +18,37 @@ _UNFINISHED = (
     TrialStatus.RESERVED.value,
     TrialStatus.INTERRUPTED.value,
 )
+
+
+# The stored fields of a TrialRecord, in its field order: the statements of the worker's
+# hot path return exactly these columns, as plain tuples (see engine.Prepared).
+RECORD_FIELDS = (
+    "id",
+    "experiment_id",
+    "params",
+    "params_hash",
+    "status",
+    "attempt",
+    "reserved_by",
+    "objective",
+    "results",
+    "exit_code",
+    "error",
+    "parent_trial_id",
+    "retries",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "heartbeat_at",
+)
+RECORD_COLUMNS = tuple(trials.c[name] for name in RECORD_FIELDS)
+
+
+def record_from_values(values: Sequence[Any]) -> TrialRecord:
+    """A TrialRecord from the RECORD_COLUMNS of a row, in that order."""
+    fields = dict(zip(RECORD_FIELDS, values, strict=True))
+    fields["status"] = TrialStatus(fields["status"])
+    return TrialRecord(**fields)
 
 
 def trial_from_row(row: sa.Row[Any]) -> TrialRecord:
@@ -91,25 +125,74 @@ def update_experiment(
     )
 
 
-def select_changed_trials(
-    connection: sa.Connection, experiment_id: int, since: int
-) -> tuple[list[sa.Row[Any]], int]:
-    """Trials whose ``change_seq`` is at or above ``since``, and the next watermark.
+Watermark = int | tuple[int, tuple[int, ...]]
+"""Where a reader of the history stopped: ``0`` before the first read; then on SQLite the
+next change_seq, on PostgreSQL (xmax, in-progress transactions) of the reading snapshot
+(see ``sqlfunctions.change_seq``). Opaque to everything outside this module."""
 
-    The watermark is read before the rows: whatever finished before it is visible to the
-    row query, and whatever did not will carry a marker at or above it.
+
+def changed_trials_statement(dialect: str, *leading: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """The watermark and the changed rows in one statement, so one snapshot and one round
+    trip: ``(SELECT watermark) LEFT JOIN trials``, which yields one row of nulls when
+    nothing changed. ``leading`` columns come first (see ``reservation.finish_and_read``).
     """
-    horizon = connection.execute(sa.select(read_horizon())).scalar_one()
-    rows = connection.execute(
-        sa.select(trials).where(
-            trials.c.experiment_id == experiment_id, trials.c.change_seq >= since
-        )
-    ).all()
-    return list(rows), int(horizon)
+    watermark = sa.select(
+        read_horizon().label("horizon"), read_in_progress().label("in_progress")
+    ).subquery("h")
+    since = trials.c.change_seq >= sa.bindparam("since", type_=sa.BigInteger)
+    if dialect == "postgresql":
+        unseen = sa.bindparam("unseen", type_=postgresql.ARRAY(sa.BigInteger()))
+        since = sa.or_(since, trials.c.change_seq == sa.any_(unseen))
+    changed = sa.and_(
+        trials.c.experiment_id == sa.bindparam("experiment_id", type_=sa.Integer), since
+    )
+    columns = (*leading, watermark.c.horizon, watermark.c.in_progress, *RECORD_COLUMNS)
+    return sa.select(*columns).select_from(watermark.outerjoin(trials, changed))
+
+
+def changed_trials_parameters(dialect: str, experiment_id: int, since: Watermark) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"experiment_id": experiment_id}
+    if dialect == "postgresql":
+        since_xmax, unseen = since if isinstance(since, tuple) else (since, ())
+        parameters.update(since=since_xmax, unseen=list(unseen))
+    else:
+        parameters["since"] = since
+    return parameters
+
+
+def changes_from_rows(
+    dialect: str, rows: list[tuple[Any, ...]], skip: int = 0
+) -> tuple[list[TrialRecord], Watermark]:
+    """The records and next watermark in the rows of a ``changed_trials_statement``
+    (after ``skip`` leading columns)."""
+    changed = [record_from_values(row[skip + 2 :]) for row in rows if row[skip + 2] is not None]
+    horizon, in_progress = int(rows[0][skip]), rows[0][skip + 1]
+    if dialect == "postgresql":
+        return changed, (horizon, tuple(in_progress))
+    return changed, horizon
+
+
+# Planned per call: "change_seq >= :since" is a short range only if since is recent.
+_CHANGED_TRIALS = {
+    dialect: Prepared(changed_trials_statement(dialect), plan_per_call=True)
+    for dialect in ("sqlite", "postgresql")
+}
+
+
+def select_changed_trials(
+    connection: sa.Connection, experiment_id: int, since: Watermark
+) -> tuple[list[TrialRecord], Watermark]:
+    """Trials changed since the ``since`` watermark, and the next watermark."""
+    dialect = connection.dialect.name
+    parameters = changed_trials_parameters(dialect, experiment_id, since)
+    return changes_from_rows(dialect, _CHANGED_TRIALS[dialect].run(connection, parameters))
+
+
+_SELECT_TRIAL = sa.select(trials).where(trials.c.id == sa.bindparam("trial_id", type_=sa.Integer))
 
 
 def select_trial(connection: sa.Connection, trial_id: int) -> sa.Row[Any] | None:
-    return connection.execute(sa.select(trials).where(trials.c.id == trial_id)).first()
+    return connection.execute(_SELECT_TRIAL, {"trial_id": trial_id}).first()
 
 
 def count_by_status(connection: sa.Connection, experiment_id: int) -> dict[str, int]:
@@ -121,13 +204,19 @@ def count_by_status(connection: sa.Connection, experiment_id: int) -> dict[str, 
     return {status: count for status, count in connection.execute(query)}
 
 
-def count_status(connection: sa.Connection, experiment_id: int, status: TrialStatus) -> int:
-    query = (
-        sa.select(sa.func.count())
-        .select_from(trials)
-        .where(trials.c.experiment_id == experiment_id, trials.c.status == status.value)
+_COUNT_STATUS = (
+    sa.select(sa.func.count())
+    .select_from(trials)
+    .where(
+        trials.c.experiment_id == sa.bindparam("experiment_id", type_=sa.Integer),
+        trials.c.status == sa.bindparam("status", type_=sa.String),
     )
-    return int(connection.execute(query).scalar_one())
+)
+
+
+def count_status(connection: sa.Connection, experiment_id: int, status: TrialStatus) -> int:
+    parameters = {"experiment_id": experiment_id, "status": status.value}
+    return int(connection.execute(_COUNT_STATUS, parameters).scalar_one())
 
 
 def has_unfinished(connection: sa.Connection, experiment_id: int) -> bool:
@@ -172,3 +261,23 @@ def select_trials(
     if statuses:
         query = query.where(trials.c.status.in_(statuses))
     return list(connection.execute(query.order_by(trials.c.id)))
+
+
+def insert_copied_trials(
+    connection: sa.Connection, experiment_id: int, rows: list[dict[str, Any]]
+) -> int:
+    """Insert finished trials copied from a parent experiment (``hunt --branch``).
+
+    They count against the child's ``max_trials`` like its own trials (``budget_used``),
+    so the invariant "reserved + completed never exceed max_trials" keeps holding.
+    """
+    if not rows:
+        return 0
+    statement = trials.insert().values(experiment_id=experiment_id, change_seq=change_seq())
+    connection.execute(statement, rows)
+    connection.execute(
+        experiments.update()
+        .where(experiments.c.id == experiment_id)
+        .values(budget_used=experiments.c.budget_used + len(rows))
+    )
+    return len(rows)

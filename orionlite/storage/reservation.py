@@ -4,67 +4,229 @@ A trial is owned through its ``attempt`` (a fencing token): reserving increments
 heartbeats, results and releases only apply while the token still matches. A worker that
 was presumed dead and comes back therefore finds zero rows to update and learns that it
 lost the trial, instead of overwriting the new owner's result.
+
+The statements are built once, with bind parameters, and the ones a worker runs for
+every trial are compiled once per dialect and run on the driver (``engine.Prepared``):
+building a Core statement and its cache key on every call cost more than running it on
+SQLite, and ``Connection.execute`` more than the driver on PostgreSQL (docs/benchmarks.md).
+They return the columns of a TrialRecord (``queries.RECORD_COLUMNS``) as tuples.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orionlite.records import TrialStatus
+from orionlite.storage import queries
+from orionlite.storage.engine import Prepared
+from orionlite.storage.queries import RECORD_COLUMNS
 from orionlite.storage.sqlfunctions import change_seq, db_now
-from orionlite.storage.tables import experiments, trials
+from orionlite.storage.tables import UNFINISHED_STATUS_SQL, experiments, trials
 
-_RESERVABLE = (TrialStatus.NEW.value, TrialStatus.INTERRUPTED.value)
+_EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
+_WORKER_ID = sa.bindparam("p_worker_id", type_=sa.String)
+_LEASE_S = sa.bindparam("p_lease_s", type_=sa.Float)
+_TRIAL_ID = sa.bindparam("p_trial_id", type_=sa.Integer)
+_ATTEMPT = sa.bindparam("p_attempt", type_=sa.Integer)
 
 
 def _reservable_now() -> sa.ColumnElement[bool]:
-    """New or interrupted trials, and reservations whose lease ran out (a dead worker's)."""
-    return sa.or_(
-        trials.c.status.in_(_RESERVABLE),
-        sa.and_(
-            trials.c.status == TrialStatus.RESERVED.value,
+    """New or interrupted trials, and reservations whose lease ran out (a dead worker's).
+
+    "Unfinished" AND "not a live reservation": the first term is the WHERE clause of the
+    partial index ix_trials_unfinished, word for word, so both databases find candidates
+    there in id order, among unfinished trials only; the cost of reserving does not grow
+    with the number of finished trials.
+    """
+    return sa.and_(
+        sa.text(UNFINISHED_STATUS_SQL),
+        sa.or_(
+            trials.c.status != TrialStatus.RESERVED.value,
             trials.c.lease_expires_at < db_now(),
         ),
     )
 
 
-def reserve_existing(
-    connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
-) -> sa.Row[Any] | None:
-    """Reserve the oldest reservable trial in one statement, or return None.
+def _budget_left() -> sa.ColumnElement[bool]:
+    return sa.and_(
+        experiments.c.id == _EXPERIMENT_ID,
+        sa.or_(
+            experiments.c.max_trials.is_(None),
+            experiments.c.budget_used < experiments.c.max_trials,
+        ),
+    )
+
+
+def _reserve_statement() -> sa.Update:
+    """Reserve the oldest reservable trial in one statement.
 
     On PostgreSQL the inner ``FOR UPDATE SKIP LOCKED`` lets concurrent workers pass over a
     row another worker is taking instead of queueing behind it. SQLAlchemy leaves the
-    clause out on SQLite, where the surrounding ``BEGIN IMMEDIATE`` makes the statement
-    atomic on its own.
+    clause out on SQLite, where the statement's write lock makes it atomic on its own.
     """
     candidate = (
         sa.select(trials.c.id)
-        .where(trials.c.experiment_id == experiment_id, _reservable_now())
+        .where(trials.c.experiment_id == _EXPERIMENT_ID, _reservable_now())
         .order_by(trials.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    statement = (
+    return (
         trials.update()
         .where(trials.c.id == candidate, _reservable_now())
         .values(
             status=TrialStatus.RESERVED.value,
             attempt=trials.c.attempt + 1,
-            reserved_by=worker_id,
+            reserved_by=_WORKER_ID,
             heartbeat_at=db_now(),
-            lease_expires_at=db_now() + lease_s,
+            lease_expires_at=db_now() + _LEASE_S,
             started_at=db_now(),
             ended_at=None,
             change_seq=change_seq(),
         )
-        .returning(*trials.c)
     )
-    return connection.execute(statement).first()
+
+
+_RESERVE = _reserve_statement().returning(*RECORD_COLUMNS)
+_RESERVE_PREPARED = Prepared(_RESERVE)
+
+_CLAIM_BUDGET = (
+    experiments.update()
+    .where(_budget_left())
+    .values(budget_used=experiments.c.budget_used + 1)
+    .returning(experiments.c.id)
+)
+_CLAIM_BUDGET_PREPARED = Prepared(_CLAIM_BUDGET)
+
+# The values of a new trial, reserved by its creator.
+_NEW_TRIAL: dict[str, Any] = {
+    "experiment_id": _EXPERIMENT_ID,
+    "params": sa.bindparam("p_params", type_=trials.c.params.type),
+    "params_hash": sa.bindparam("p_params_hash", type_=sa.String),
+    "status": TrialStatus.RESERVED.value,
+    "attempt": 1,
+    "reserved_by": _WORKER_ID,
+    "heartbeat_at": db_now(),
+    "lease_expires_at": db_now() + _LEASE_S,
+    "created_at": db_now(),
+    "started_at": db_now(),
+    "parent_trial_id": sa.bindparam("p_parent_trial_id", type_=sa.Integer),
+    "change_seq": change_seq(),
+}
+
+_INSERT_RESERVED_SQLITE = (
+    sqlite.insert(trials)
+    .values(_NEW_TRIAL)
+    .on_conflict_do_nothing(index_elements=["experiment_id", "params_hash"])
+    .returning(*RECORD_COLUMNS)
+)
+_INSERT_RESERVED_POSTGRESQL = (
+    postgresql.insert(trials)
+    .values(_NEW_TRIAL)
+    .on_conflict_do_nothing(index_elements=["experiment_id", "params_hash"])
+    .returning(*RECORD_COLUMNS)
+)
+_INSERT_RESERVED = {
+    "sqlite": Prepared(_INSERT_RESERVED_SQLITE),
+    "postgresql": Prepared(_INSERT_RESERVED_POSTGRESQL),
+}
+
+
+def _select_column(name: str, value: Any) -> sa.ColumnElement[Any]:
+    """A value of the new trial as a SELECT list item, typed like its column.
+
+    Parameters in a SELECT list get no type from the INSERT's target column; SQLAlchemy's
+    psycopg dialect renders a typed bind parameter with a cast (``%(x)s::INTEGER``).
+    """
+    if isinstance(value, sa.ColumnElement):
+        return value
+    return sa.literal(value, trials.c[name].type)
+
+
+def _acquire_postgresql() -> sa.CompoundSelect:
+    """Reserve a waiting trial, else create the proposed one within budget: one statement.
+
+    ``reserved``: the reservation above, as a CTE. ``budget``: the experiment row, locked
+    with ``FOR UPDATE`` and only if nothing was reserved and budget is left; in READ
+    COMMITTED the lock waits for a concurrent creator and then re-checks the budget on
+    the row it committed, so two workers can never both take the last slot. ``created``:
+    the insert, ``ON CONFLICT DO NOTHING`` so that parameters another worker just created
+    give an empty result instead of an error. ``claimed``: the budget increment, only for
+    a row actually inserted, so a duplicate costs no budget and needs no rollback.
+
+    The result has one row whose ``outcome`` is ``reserved``, ``created`` or
+    ``duplicate`` (columns null), or no row when the budget is spent.
+    """
+    reserved = _reserve_statement().returning(*RECORD_COLUMNS).cte("reserved")
+    budget = (
+        sa.select(experiments.c.id)
+        .where(_budget_left(), ~sa.exists(sa.select(reserved.c.id)))
+        .with_for_update()
+        .cte("budget")
+    )
+    values = dict(_NEW_TRIAL, experiment_id=budget.c.id)
+    created = (
+        postgresql.insert(trials)
+        .from_select(
+            list(values),
+            sa.select(*(_select_column(name, value) for name, value in values.items())),
+        )
+        .on_conflict_do_nothing(index_elements=["experiment_id", "params_hash"])
+        .returning(*RECORD_COLUMNS)
+        .cte("created")
+    )
+    claimed = (
+        experiments.update()
+        .where(experiments.c.id.in_(sa.select(created.c.experiment_id)))
+        .values(budget_used=experiments.c.budget_used + 1)
+        .cte("claimed")
+    )
+    outcome = sa.case((created.c.id.is_(None), "duplicate"), else_="created")
+    return sa.union_all(
+        sa.select(sa.literal("reserved").label("outcome"), *reserved.c),
+        sa.select(outcome.label("outcome"), *created.c).select_from(
+            budget.outerjoin(created, sa.true())
+        ),
+    ).add_cte(claimed)
+
+
+_ACQUIRE_POSTGRESQL = _acquire_postgresql()
+_ACQUIRE_POSTGRESQL_PREPARED = Prepared(_ACQUIRE_POSTGRESQL)
+
+
+def _owned() -> sa.ColumnElement[bool]:
+    return sa.and_(
+        trials.c.id == _TRIAL_ID,
+        trials.c.attempt == _ATTEMPT,
+        trials.c.status == TrialStatus.RESERVED.value,
+    )
+
+
+_EXTEND_LEASE = (
+    trials.update()
+    .where(_owned())
+    .values(heartbeat_at=db_now(), lease_expires_at=db_now() + _LEASE_S)
+)
+
+_GIVE_BACK_BUDGET = (
+    experiments.update()
+    .where(experiments.c.id == _EXPERIMENT_ID)
+    .values(budget_used=experiments.c.budget_used - 1)
+)
+
+
+def reserve_existing(
+    connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
+) -> tuple[Any, ...] | None:
+    """Reserve the oldest reservable trial in one statement, or return None."""
+    parameters = {"p_experiment_id": experiment_id, "p_worker_id": worker_id, "p_lease_s": lease_s}
+    rows = _RESERVE_PREPARED.run(connection, parameters)
+    return rows[0] if rows else None
 
 
 def claim_budget(connection: sa.Connection, experiment_id: int) -> bool:
@@ -74,19 +236,26 @@ def claim_budget(connection: sa.Connection, experiment_id: int) -> bool:
     PostgreSQL the row lock it takes lasts until commit, so two workers can never both
     take the last slot.
     """
-    statement = (
-        experiments.update()
-        .where(
-            experiments.c.id == experiment_id,
-            sa.or_(
-                experiments.c.max_trials.is_(None),
-                experiments.c.budget_used < experiments.c.max_trials,
-            ),
-        )
-        .values(budget_used=experiments.c.budget_used + 1)
-        .returning(experiments.c.id)
-    )
-    return connection.execute(statement).first() is not None
+    parameters = {"p_experiment_id": experiment_id}
+    return bool(_CLAIM_BUDGET_PREPARED.run(connection, parameters))
+
+
+def _new_trial_parameters(
+    experiment_id: int,
+    params: dict[str, Any],
+    params_hash: str,
+    worker_id: str,
+    lease_s: float,
+    parent_trial_id: int | None,
+) -> dict[str, Any]:
+    return {
+        "p_experiment_id": experiment_id,
+        "p_params": params,
+        "p_params_hash": params_hash,
+        "p_worker_id": worker_id,
+        "p_lease_s": lease_s,
+        "p_parent_trial_id": parent_trial_id,
+    }
 
 
 def insert_reserved(
@@ -97,52 +266,108 @@ def insert_reserved(
     worker_id: str,
     lease_s: float,
     parent_trial_id: int | None,
-) -> sa.Row[Any] | None:
+) -> tuple[Any, ...] | None:
     """Insert a trial already reserved by its creator; None if these parameters exist.
 
     ``ON CONFLICT DO NOTHING`` on the unique (experiment, params hash) constraint turns a
     race between two workers proposing the same point into a quiet miss for one of them.
     """
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(trials)
-        .values(
-            experiment_id=experiment_id,
-            params=params,
-            params_hash=params_hash,
-            status=TrialStatus.RESERVED.value,
-            attempt=1,
-            reserved_by=worker_id,
-            heartbeat_at=db_now(),
-            lease_expires_at=db_now() + lease_s,
-            created_at=db_now(),
-            started_at=db_now(),
-            parent_trial_id=parent_trial_id,
-            change_seq=change_seq(),
-        )
-        .on_conflict_do_nothing(index_elements=["experiment_id", "params_hash"])
-        .returning(*trials.c)
+    parameters = _new_trial_parameters(
+        experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
     )
-    return connection.execute(statement).first()
+    rows = _INSERT_RESERVED[connection.dialect.name].run(connection, parameters)
+    return rows[0] if rows else None
 
 
-def _owned(trial_id: int, attempt: int) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        trials.c.id == trial_id,
-        trials.c.attempt == attempt,
-        trials.c.status == TrialStatus.RESERVED.value,
+def acquire_postgresql(
+    connection: sa.Connection,
+    experiment_id: int,
+    params: dict[str, Any],
+    params_hash: str,
+    worker_id: str,
+    lease_s: float,
+    parent_trial_id: int | None,
+) -> tuple[str, tuple[Any, ...] | None]:
+    """(outcome, row): ``reserved``, ``created``, ``duplicate`` or ``budget_spent``.
+
+    One statement, hence one round trip when run outside a transaction (see
+    :func:`_acquire_postgresql`). SQLite has no data-modifying CTEs: there the same steps
+    run one by one inside ``BEGIN IMMEDIATE`` (see ``Storage.acquire_trial``).
+    """
+    parameters = _new_trial_parameters(
+        experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
     )
+    rows = _ACQUIRE_POSTGRESQL_PREPARED.run(connection, parameters)
+    if not rows:
+        return "budget_spent", None
+    outcome: str = rows[0][0]
+    return outcome, (rows[0][1:] if outcome != "duplicate" else None)
 
 
 def extend_lease(connection: sa.Connection, trial_id: int, attempt: int, lease_s: float) -> bool:
     """Heartbeat. Deliberately leaves ``change_seq`` alone: a heartbeat changes nothing
     readers of the history care about."""
-    statement = (
+    parameters = {"p_trial_id": trial_id, "p_attempt": attempt, "p_lease_s": lease_s}
+    return connection.execute(_EXTEND_LEASE, parameters).rowcount == 1
+
+
+def _finish_update(columns: tuple[str, ...]) -> sa.Update:
+    """The token-guarded end of a reservation, for one set of recorded columns."""
+    return (
         trials.update()
-        .where(_owned(trial_id, attempt))
-        .values(heartbeat_at=db_now(), lease_expires_at=db_now() + lease_s)
+        .where(_owned())
+        .values(
+            status=sa.bindparam("p_status", type_=sa.String),
+            lease_expires_at=None,
+            ended_at=db_now(),
+            change_seq=change_seq(),
+            **{name: sa.bindparam(f"v_{name}", type_=trials.c[name].type) for name in columns},
+        )
+        .returning(trials.c.experiment_id)
     )
-    return connection.execute(statement).rowcount == 1
+
+
+def _freed(done: sa.CTE) -> sa.CTE:
+    """A broken trial no longer counts against max_trials: its slot is given back."""
+    return (
+        experiments.update()
+        .where(experiments.c.id.in_(sa.select(done.c.experiment_id)))
+        .values(budget_used=experiments.c.budget_used - 1)
+        .cte("freed")
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _finish_statement(columns: tuple[str, ...], free_budget: bool, dialect: str) -> Prepared:
+    """The end of a reservation. With ``free_budget`` PostgreSQL gives the slot back in
+    the same statement through a data-modifying CTE; SQLite runs :data:`_GIVE_BACK_BUDGET`
+    next, in the same transaction."""
+    update = _finish_update(columns)
+    if not (free_budget and dialect == "postgresql"):
+        return Prepared(update)
+    done = update.cte("done")
+    return Prepared(sa.select(done.c.experiment_id).add_cte(_freed(done)))
+
+
+@functools.lru_cache(maxsize=64)
+def _finish_and_read_postgresql(columns: tuple[str, ...], free_budget: bool) -> Prepared:
+    """The end of a reservation and the history's changes, in one statement.
+
+    The read runs on the statement's snapshot, which does not include the statement's
+    own update: the caller knows what it wrote, and the row comes with the next read
+    (its change_seq, this transaction's id, is above the snapshot's xmax).
+    """
+    done = _finish_update(columns).cte("done")
+    finished = sa.select(sa.func.count()).select_from(done).scalar_subquery()
+    statement = queries.changed_trials_statement("postgresql", finished.label("finished"))
+    if free_budget:
+        statement = statement.add_cte(_freed(done))
+    return Prepared(statement, plan_per_call=True)
+
+
+def finish_in_one_statement(dialect: str, status: TrialStatus) -> bool:
+    """Whether :func:`finish` is a single statement (no transaction needed around it)."""
+    return status is not TrialStatus.BROKEN or dialect == "postgresql"
 
 
 def finish(
@@ -153,26 +378,35 @@ def finish(
     values: dict[str, Any],
 ) -> bool:
     """Record the end of a reservation; False if the token no longer matches."""
-    statement = (
-        trials.update()
-        .where(_owned(trial_id, attempt))
-        .values(
-            status=status.value,
-            lease_expires_at=None,
-            ended_at=db_now(),
-            change_seq=change_seq(),
-            **values,
-        )
-        .returning(trials.c.experiment_id)
-    )
-    row = connection.execute(statement).first()
-    if row is None:
+    dialect = connection.dialect.name
+    broken = status is TrialStatus.BROKEN
+    statement = _finish_statement(tuple(sorted(values)), broken, dialect)
+    parameters = {"p_trial_id": trial_id, "p_attempt": attempt, "p_status": status.value}
+    parameters.update({f"v_{name}": value for name, value in values.items()})
+    rows = statement.run(connection, parameters)
+    if not rows:
         return False
-    if status is TrialStatus.BROKEN:
-        # A broken trial no longer counts against max_trials: a replacement may be made.
-        connection.execute(
-            experiments.update()
-            .where(experiments.c.id == row.experiment_id)
-            .values(budget_used=experiments.c.budget_used - 1)
-        )
+    if broken and dialect != "postgresql":
+        connection.execute(_GIVE_BACK_BUDGET, {"p_experiment_id": rows[0][0]})
     return True
+
+
+def finish_and_read_postgresql(
+    connection: sa.Connection,
+    trial: tuple[int, int, int],
+    status: TrialStatus,
+    values: dict[str, Any],
+    since: queries.Watermark,
+) -> tuple[bool, list[Any], queries.Watermark]:
+    """:func:`finish` and ``queries.select_changed_trials`` in one round trip:
+    (finished, changed trials, next watermark). ``trial`` is (id, attempt, experiment id).
+    """
+    trial_id, attempt, experiment_id = trial
+    broken = status is TrialStatus.BROKEN
+    statement = _finish_and_read_postgresql(tuple(sorted(values)), broken)
+    parameters = queries.changed_trials_parameters("postgresql", experiment_id, since)
+    parameters.update({"p_trial_id": trial_id, "p_attempt": attempt, "p_status": status.value})
+    parameters.update({f"v_{name}": value for name, value in values.items()})
+    rows = statement.run(connection, parameters)
+    changed, watermark = queries.changes_from_rows("postgresql", rows, skip=1)
+    return rows[0][0] > 0, changed, watermark

@@ -1,0 +1,297 @@
+"""orionlite's side of the benchmarks: real ``Worker`` loops with an in-process no-op runner."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from _common import SPACE, WorkerResult, objective
+
+from orionlite.experiment import Experiment, ExperimentSettings, build_experiment, open_experiment
+from orionlite.outcome import RunControls, TrialOutcome
+from orionlite.records import TrialRecord, TrialStatus
+from orionlite.space import Space
+from orionlite.storage import Storage
+from orionlite.worker import Worker, WorkerSettings
+
+
+class NoopRunner:
+    """A TrialRunner whose trial is one line of arithmetic: only coordination is left.
+
+    ``stamps`` records when each trial was handed to the runner, for cost-per-trial
+    windows (trials 1-100 against trials 9,900-10,000).
+    """
+
+    def __init__(self, keep_stamps: bool = False) -> None:
+        self.stamps: list[float] | None = [] if keep_stamps else None
+
+    def run(self, trial: TrialRecord, controls: RunControls) -> TrialOutcome:
+        if self.stamps is not None:
+            self.stamps.append(time.perf_counter())
+        return TrialOutcome(TrialStatus.COMPLETED, objective=objective(**trial.params))
+
+
+def create(url: str, name: str, max_trials: int, algorithm: str = "random") -> None:
+    """Create the experiment (in the parent, before the workers start)."""
+    storage = Storage(url)
+    build_experiment(
+        storage,
+        ExperimentSettings(
+            name=name,
+            space=Space.from_priors(SPACE),
+            algorithm=algorithm,
+            max_trials=max_trials,
+        ),
+    )
+    storage.close()
+
+
+def _instrument() -> dict[str, int]:
+    """Counts, in this worker process, the contention retries hidden from the user and the
+    database connections opened (benchmark instrumentation, nothing is changed)."""
+    import sqlalchemy as sa
+
+    from orionlite.storage import retry
+
+    counter = {"contention_retries": 0, "connections_opened": 0}
+    original = retry.is_contention
+
+    def counting(exc: BaseException) -> bool:
+        hit = original(exc)
+        counter["contention_retries"] += int(hit)
+        return hit
+
+    def connected(*_args: Any) -> None:
+        counter["connections_opened"] += 1
+
+    retry.is_contention = counting  # type: ignore[assignment]
+    sa.event.listen(sa.pool.Pool, "connect", connected)
+    return counter
+
+
+def sqlite_synchronous(level: str) -> None:
+    """Benchmark-only: make this process's SQLite engines use ``PRAGMA synchronous=level``
+    (orionlite itself always uses FULL), to measure what durability costs."""
+    import sqlalchemy as sa
+
+    from orionlite.storage import engine
+
+    make = engine._make_sqlite_engine
+
+    def patched(url: Any) -> Any:
+        made = make(url)
+
+        @sa.event.listens_for(made, "connect")
+        def _level(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA synchronous={level}")
+
+        return made
+
+    engine._make_sqlite_engine = patched  # type: ignore[assignment]
+
+
+def worker(
+    url: str, name: str, keep_stamps: bool = False, synchronous: str | None = None
+) -> tuple[Callable[[], Any], Callable[[Any, WorkerResult], None]]:
+    """One worker process: open the experiment, then run the worker loop until done."""
+
+    def prepare() -> tuple[Experiment, NoopRunner, dict[str, int]]:
+        if synchronous is not None:
+            sqlite_synchronous(synchronous)
+        counter = _instrument()
+        storage = Storage(url)
+        experiment = open_experiment(storage, name)
+        experiment.history()  # connects and checks the schema, like a worker's start-up
+        return experiment, NoopRunner(keep_stamps), counter
+
+    def run(state: tuple[Experiment, NoopRunner, dict[str, int]], result: WorkerResult) -> None:
+        experiment, runner, counter = state
+        try:
+            report = Worker(experiment, runner, WorkerSettings()).run()
+            result.trials = report.completed
+            result.extra["reason"] = report.reason.value
+        finally:
+            result.extra.update(counter)
+            hold = sys.modules.get("flockpatch")
+            if hold is not None:
+                result.extra["hold"] = dict(hold.HOLD)
+            if runner.stamps is not None:
+                result.extra["stamps"] = runner.stamps
+            experiment.storage.close()
+
+    return prepare, run
+
+
+def noop(x: float, y: float) -> float:
+    """The objective handed to ``workon``."""
+    return objective(x, y)
+
+
+def workon_available() -> str | None:
+    """None when the Python API's ``workon`` can drive the benchmark, else why not."""
+    try:
+        from orionlite import client
+    except Exception as exc:
+        return f"orionlite.client does not import: {exc}"
+    missing = [n for n in ("build_experiment", "ExperimentClient") if not hasattr(client, n)]
+    if missing or not hasattr(client.ExperimentClient, "workon"):
+        return "orionlite.client has no build_experiment/workon"
+    return None
+
+
+def workon_worker(
+    url: str, name: str
+) -> tuple[Callable[[], Any], Callable[[Any, WorkerResult], None]]:
+    """One worker process through the public API: ``workon(fn, n_workers=1)`` runs the
+    Worker loop with a FunctionRunner in this process. The processes are started by the
+    benchmark (not by ``workon(n_workers=k)``) so that all k begin together."""
+
+    def prepare() -> tuple[Any, dict[str, int]]:
+        from orionlite import client
+
+        counter = _instrument()
+        experiment = client.build_experiment(name, storage=url)
+        experiment.trials()  # connects and checks the schema, like a worker's start-up
+        return experiment, counter
+
+    def run(state: tuple[Any, dict[str, int]], result: WorkerResult) -> None:
+        experiment, counter = state
+        try:
+            outcome = experiment.workon(noop, n_workers=1, executor="joblib")
+            result.trials = outcome.completed
+            result.extra["reason"] = outcome.reason
+        finally:
+            result.extra.update(counter)
+            experiment.close()
+
+    return prepare, run
+
+
+def integrity(url: str, name: str) -> dict[str, Any]:
+    """Completed count, duplicates and trials per worker, read back from the database."""
+    storage = Storage(url)
+    experiment = open_experiment(storage, name)
+    trials = storage.trials(experiment.id)
+    storage.close()
+    completed = [t for t in trials if t.status is TrialStatus.COMPLETED]
+    hashes = [t.params_hash for t in trials]
+    per_worker: dict[str, int] = {}
+    for trial in completed:
+        per_worker[trial.reserved_by or "?"] = per_worker.get(trial.reserved_by or "?", 0) + 1
+    return {
+        "completed": len(completed),
+        "other_status": len(trials) - len(completed),
+        "duplicates": len(hashes) - len(set(hashes)),
+        "reserved_twice": sum(1 for t in completed if t.attempt != 1),
+        "per_worker": sorted(per_worker.values()),
+    }
+
+
+def profiled_worker(
+    url: str, name: str
+) -> tuple[Callable[[], Any], Callable[[Any, WorkerResult], None]]:
+    """``worker`` under cProfile; the report (cumulative and own time) comes back as text."""
+    prepare, run = worker(url, name)
+
+    def profiled(state: Any, result: WorkerResult) -> None:
+        import cProfile
+        import io
+        import pstats
+
+        profile = cProfile.Profile()
+        profile.enable()
+        try:
+            run(state, result)
+        finally:
+            profile.disable()
+        text = io.StringIO()
+        stats = pstats.Stats(profile, stream=text).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(40)
+        stats.sort_stats("tottime").print_stats(25)
+        result.extra["profile"] = text.getvalue()
+
+    return prepare, profiled
+
+
+def explain(url: str, name: str) -> dict[str, list[str]]:
+    """The plans of the hot statements, on an experiment that has its full history."""
+    from orionlite.storage import queries, reservation
+
+    storage = Storage(url)
+    experiment = open_experiment(storage, name)
+    engine = storage.engine
+    dialect = engine.dialect.name
+    trial_id = max(t.id for t in storage.trials(experiment.id)) // 2
+    # A worker's watermark after it has read everything: what its next refresh asks for.
+    watermark = storage.fetch_changed_trials(experiment.id, 0)[1]
+    since, unseen = watermark if isinstance(watermark, tuple) else (watermark, ())
+    unseen = list(unseen)
+    new_trial = {
+        "p_experiment_id": experiment.id,
+        "p_params": {"x": 0.0, "y": 0.5},
+        "p_params_hash": "explain",
+        "p_worker_id": "explain",
+        "p_lease_s": 60.0,
+        "p_parent_trial_id": None,
+    }
+    statements: dict[str, tuple[Any, dict[str, Any]]] = {
+        "refresh (changed trials + watermark)": (
+            queries._CHANGED_TRIALS[dialect].statement,
+            {"experiment_id": experiment.id, "since": since, "unseen": unseen},
+        ),
+        "reserve a waiting trial": (
+            reservation._RESERVE,
+            {"p_experiment_id": experiment.id, "p_worker_id": "explain", "p_lease_s": 60.0},
+        ),
+        "finish (completed)": (
+            reservation._finish_statement(("objective",), False, dialect).statement,
+            {"p_trial_id": trial_id, "p_attempt": 1, "p_status": "completed", "v_objective": 1.0},
+        ),
+        "count by status (--max-broken, API)": (
+            queries._COUNT_STATUS,
+            {"experiment_id": experiment.id, "status": "broken"},
+        ),
+    }
+    if dialect == "postgresql":
+        statements["acquire (reserve or create, one statement)"] = (
+            reservation._ACQUIRE_POSTGRESQL,
+            new_trial,
+        )
+    else:
+        statements["claim budget"] = (
+            reservation._CLAIM_BUDGET,
+            {"p_experiment_id": experiment.id},
+        )
+        statements["insert reserved trial"] = (reservation._INSERT_RESERVED_SQLITE, new_trial)
+    plans: dict[str, list[str]] = {}
+    with engine.connect() as connection:
+        if dialect == "postgresql":
+            connection.exec_driver_sql("ANALYZE trials")
+            connection.commit()
+        for label, (statement, params) in statements.items():
+            compiled = statement.compile(dialect=engine.dialect)
+            bound = compiled.construct_params(params)
+            if dialect == "postgresql":
+                from psycopg.types.json import Json
+
+                prefix = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
+                args: Any = {k: Json(v) if isinstance(v, dict) else v for k, v in bound.items()}
+            else:
+                import json as _json
+
+                prefix = "EXPLAIN QUERY PLAN "
+                args = tuple(
+                    _json.dumps(bound[k]) if isinstance(bound[k], dict) else bound[k]
+                    for k in compiled.positiontup or ()
+                )
+            with connection.begin() as transaction:
+                rows = connection.exec_driver_sql(prefix + str(compiled), args).all()
+                transaction.rollback()
+            if dialect == "postgresql":
+                plans[label] = [row[0] for row in rows]
+            else:
+                plans[label] = [str(row[-1]) for row in rows]
+    storage.close()
+    return plans

@@ -1,0 +1,408 @@
+"""``make bench``: the coordination layer measured side by side with Optuna and bare loops.
+
+Usage::
+
+    .venv/bin/python benchmarks/coordination.py            # full run, ~10 min on 2 cores
+    .venv/bin/python benchmarks/coordination.py --quick    # smaller sizes, ~3 min
+    .venv/bin/python benchmarks/coordination.py --only throughput,startup
+
+Writes the raw figures as JSON (``benchmarks/results/coordination.json`` for a full run,
+``bench-results/coordination-quick.json`` for ``--quick``) and, for a full run, the
+generated part of the "Coordination" section of ``docs/benchmarks.md``. Every ratio
+compares figures taken in this run, on this machine, against the same database server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import sqlite3
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _bare
+import _cli
+import _common
+import _optuna
+import _orionlite
+import _report
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("throughput", "growth", "hunt", "startup", "memory", "profile")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    trials: int  # throughput: trials per run (orionlite and the bare loops)
+    optuna_trials: int  # throughput: Optuna's trials per run
+    workers: tuple[int, ...]
+    rounds_at_max: int  # repeated runs at the largest worker count (median kept)
+    history: int  # cost growth: trials in the long experiment
+    hunt_small: int
+    hunt_large: int
+    hunt_repeat: int
+    startup_repeat: int
+    rss_trials: int
+    bayes_trials: int
+
+
+FULL = Sizes(1000, 1000, (1, 2, 4, 8), 3, 10_000, 10, 60, 3, 15, 100, 30)
+QUICK = Sizes(300, 150, (1, 2, 4, 8), 1, 2_000, 5, 25, 2, 7, 30, 12)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _shares(total: int, workers: int) -> list[int]:
+    return [total // workers + (1 if i < total % workers else 0) for i in range(workers)]
+
+
+def _summary(figures: _common.RunFigures, integrity: dict[str, Any] | None) -> dict[str, Any]:
+    per_worker = (integrity or {}).get("per_worker") or figures.per_worker
+    extra = {
+        key: sum(e.get(key, 0) for e in figures.extra)
+        for key in ("contention_retries", "connections_opened", "busy", "cpu_s")
+        if any(key in e for e in figures.extra)
+    }
+    return {
+        "workers": figures.workers,
+        "trials_per_s": figures.rate,
+        "seconds": figures.seconds,
+        "trials": figures.trials,
+        "errors": len(figures.errors),
+        "error_samples": sorted(set(figures.errors))[:3],
+        "per_worker_min": min(per_worker) if per_worker else 0,
+        "per_worker_max": max(per_worker) if per_worker else 0,
+        "integrity": integrity,
+        **extra,
+    }
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ordered = sorted(runs, key=lambda r: r["trials_per_s"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["all_trials_per_s"] = [r["trials_per_s"] for r in runs]
+    return chosen
+
+
+def run_orionlite(
+    backend: str, workers: int, n: int, driver: str, synchronous: str | None = None
+) -> dict[str, Any]:
+    with _common.database(backend, f"tp{workers}") as url_for:
+        url = url_for("orionlite")
+        _orionlite.create(url, "throughput", n)
+        if synchronous is not None:
+            args = [(url, "throughput", False, synchronous)] * workers
+            figures = _common.run_processes(_orionlite.worker, args)
+        else:
+            target = _orionlite.workon_worker if driver == "workon" else _orionlite.worker
+            figures = _common.run_processes(target, [(url, "throughput")] * workers)
+        return _summary(figures, _orionlite.integrity(url, "throughput"))
+
+
+def run_bare(backend: str, workers: int, n: int, synchronous: str = "FULL") -> dict[str, Any]:
+    with _common.database(backend, f"bare{workers}") as url_for:
+        url = url_for("bare")
+        if backend == "sqlite":
+            path = url[len("sqlite:///") :]
+            _bare.sqlite_setup(path, n)
+            figures = _common.run_processes(
+                _bare.sqlite_worker, [(path, f"w{i}", synchronous) for i in range(workers)]
+            )
+        else:
+            _bare.pg_setup(url, n)
+            figures = _common.run_processes(
+                _bare.pg_worker, [(url, f"w{i}") for i in range(workers)]
+            )
+        summary = _summary(figures, None)
+        summary["integrity"] = {"completed": figures.trials, "duplicates": 0}
+        return summary
+
+
+def run_optuna(backend: str, workers: int, n: int) -> dict[str, Any]:
+    with _common.database(backend, f"op{workers}") as url_for:
+        url = url_for("optuna")
+        _optuna.create(url, "throughput")
+        shares = _shares(n, workers)
+        figures = _common.run_processes(
+            _optuna.worker, [(url, "throughput", share) for share in shares]
+        )
+        return _summary(figures, _optuna.integrity(url, "throughput"))
+
+
+def throughput(backends: list[str], sizes: Sizes, driver: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for backend in backends:
+        rows = []
+        for workers in sizes.workers:
+            rounds = sizes.rounds_at_max if workers == max(sizes.workers) else 1
+            mine, bare = [], []
+            for _ in range(rounds):  # interleaved, so a busy moment hits both
+                mine.append(run_orionlite(backend, workers, sizes.trials, driver))
+                bare.append(run_bare(backend, workers, sizes.trials))
+            peer = run_optuna(backend, workers, sizes.optuna_trials)
+            row = {
+                "workers": workers,
+                "orionlite": _median_run(mine),
+                "bare": _median_run(bare),
+                "optuna": peer,
+            }
+            rows.append(row)
+            log(
+                f"throughput {backend} x{workers}: orionlite "
+                f"{row['orionlite']['trials_per_s']:.0f}/s, bare "
+                f"{row['bare']['trials_per_s']:.0f}/s, optuna {peer['trials_per_s']:.1f}/s"
+            )
+        out[backend] = rows
+    if "sqlite" in backends:
+        # What durability costs: the same runs with synchronous=NORMAL (not what orionlite
+        # uses; see docs/benchmarks.md, "Durability").
+        top = max(sizes.workers)
+        out["sqlite_synchronous_normal"] = {
+            "workers": top,
+            "orionlite": run_orionlite("sqlite", top, sizes.trials, "worker", "NORMAL"),
+            "bare": run_bare("sqlite", top, sizes.trials, "NORMAL"),
+        }
+        normal = out["sqlite_synchronous_normal"]
+        log(
+            f"throughput sqlite x{top}, synchronous=NORMAL: orionlite "
+            f"{normal['orionlite']['trials_per_s']:.0f}/s, "
+            f"bare {normal['bare']['trials_per_s']:.0f}/s"
+        )
+    return out
+
+
+def _window(stamps: list[float], first: int) -> dict[str, float]:
+    """Time per trial over the 100 trials that follow ``stamps[first]``.
+
+    ``stamps`` are the moments successive trials reached the runner, so each gap is one
+    whole cycle (record, read, suggest, reserve). The mean is the figure asked for; the
+    median of the 100 gaps is also kept, as it shrugs off a moment when another process
+    took the CPU.
+    """
+    part = stamps[first : first + 101]
+    gaps = [b - a for a, b in itertools.pairwise(part)]
+    return {"mean_s": (part[-1] - part[0]) / (len(part) - 1), "median_s": _common.median(gaps)}
+
+
+def _compare(early: dict[str, float], late: dict[str, float]) -> dict[str, Any]:
+    return {
+        "early": early,
+        "late": late,
+        "ratio_mean": late["mean_s"] / early["mean_s"],
+        "ratio_median": late["median_s"] / early["median_s"],
+    }
+
+
+def growth(backends: list[str], sizes: Sizes) -> dict[str, Any]:
+    """One worker, random search: orionlite runs the whole history for real; Optuna gets
+    ``history - 101`` trials written in bulk, then runs its last 101 (see _optuna.fill)."""
+    n = sizes.history
+    out: dict[str, Any] = {}
+    for backend in backends:
+        with _common.database(backend, "growth") as url_for:
+            url = url_for("orionlite")
+            _orionlite.create(url, "growth", n)
+            t0 = time.perf_counter()
+            figures = _common.run_processes(
+                _orionlite.worker, [(url, "growth", True)], timeout_s=1800
+            )
+            stamps = figures.extra[0]["stamps"]
+            if len(stamps) >= n:
+                mine = _compare(_window(stamps, 0), _window(stamps, n - 101))
+            else:
+                mine = {"error": figures.errors}
+            mine["seconds"] = time.perf_counter() - t0
+            plans = _orionlite.explain(url, "growth")
+
+            peer: dict[str, Any] = {}
+            fresh = url_for("optuna")
+            _optuna.create(fresh, "early")
+            early = _common.run_processes(_optuna.worker, [(fresh, "early", 101, True)]).extra[0][
+                "stamps"
+            ]
+            _optuna.create(fresh, "late")
+            t1 = time.perf_counter()
+            _optuna.fill(fresh, "late", n - 101)
+            peer["fill_seconds"] = time.perf_counter() - t1
+            late = _common.run_processes(_optuna.worker, [(fresh, "late", 101, True)]).extra[0][
+                "stamps"
+            ]
+            peer.update(_compare(_window(early, 0), _window(late, 0)))
+            out[backend] = {"orionlite": mine, "optuna": peer, "history": n, "plans": plans}
+            log(
+                f"growth {backend}: orionlite x{mine.get('ratio_median', 0):.2f} "
+                f"optuna x{peer['ratio_median']:.2f}"
+            )
+    return out
+
+
+def hunt(backends: list[str], sizes: Sizes) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for backend in backends:
+        with _common.database(backend, "hunt") as url_for, _common.sqlite_folder() as folder:
+            out[backend] = _cli.hunt_overhead(
+                url_for("hunt"), folder, sizes.hunt_small, sizes.hunt_large, sizes.hunt_repeat
+            )
+        log(f"hunt {backend}: {out[backend]['overhead_s'] * 1e3:.1f} ms above the floor")
+    return out
+
+
+def memory(sizes: Sizes) -> dict[str, Any]:
+    from orionlite.algorithms import ALGORITHMS
+
+    out: dict[str, Any] = {}
+    with _common.database("sqlite", "rss") as url_for, _common.sqlite_folder() as folder:
+        out["random_hunt"] = _cli.peak_rss(
+            url_for("random"), "random", sizes.rss_trials, folder, "random"
+        )
+        if "bayes" in ALGORITHMS:
+            try:
+                out["bayes_hunt"] = _cli.peak_rss(
+                    url_for("bayes"), "bayes", sizes.bayes_trials, folder, "bayes"
+                )
+            except Exception as exc:
+                out["bayes_hunt"] = {"error": str(exc).splitlines()[0]}
+        else:
+            out["bayes_hunt"] = {"error": "no 'bayes' algorithm registered"}
+        url = url_for("api")
+        _orionlite.create(url, "api", sizes.history)
+        out["random_api_long"] = _cli.api_peak_rss(url, "api")
+    log(f"memory: {json.dumps(out)}")
+    return out
+
+
+def profile(backends: list[str], sizes: Sizes) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for backend in backends:
+        with _common.database(backend, "profile") as url_for:
+            url = url_for("orionlite")
+            _orionlite.create(url, "profile", sizes.trials)
+            t0 = time.perf_counter()
+            figures = _common.run_processes(_orionlite.profiled_worker, [(url, "profile")])
+            out[backend] = {
+                "trials": figures.trials,
+                "seconds_under_profiler": time.perf_counter() - t0,
+                "text": figures.extra[0].get("profile", ""),
+            }
+    return out
+
+
+def environment(driver: str) -> dict[str, Any]:
+    import optuna
+    import psycopg
+    import sqlalchemy
+
+    server = None
+    if _common.pg_available() is None:
+        with psycopg.connect(_common.PG_ADMIN_URL) as connection:
+            server = connection.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+            sync = connection.execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[index]
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "cpus": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": server,
+        "postgresql_synchronous_commit": sync if server else None,
+        "sqlalchemy": sqlalchemy.__version__,
+        "psycopg": psycopg.__version__,
+        "optuna": optuna.__version__,
+        "driver": driver,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--json", type=Path, help="where to write the raw figures")
+    parser.add_argument(
+        "--doc", type=Path, default=None, help="markdown file to update (full runs only)"
+    )
+    parser.add_argument(
+        "--driver",
+        choices=("auto", "workon", "worker"),
+        default="auto",
+        help="orionlite side: the public workon() API, or Worker with a no-op runner",
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    driver = args.driver
+    if driver == "auto":
+        why_not = _orionlite.workon_available()
+        driver = "workon" if why_not is None else "worker"
+        if why_not:
+            log(f"driving orionlite with Worker + a no-op runner: {why_not}")
+    backends = ["sqlite"]
+    pg_problem = _common.pg_available()
+    if pg_problem is None:
+        backends.append("postgresql")
+    else:
+        log(f"PostgreSQL skipped: {pg_problem}")
+
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "mode": "quick" if args.quick else "full",
+        "sizes": asdict(sizes),
+        "environment": environment(driver),
+    }
+    if pg_problem:
+        results["postgresql_skipped"] = pg_problem
+    steps = {
+        "throughput": lambda: throughput(backends, sizes, driver),
+        "growth": lambda: growth(backends, sizes),
+        "hunt": lambda: hunt(backends, sizes),
+        "startup": lambda: _cli.startup(sizes.startup_repeat),
+        "memory": lambda: memory(sizes),
+        "profile": lambda: profile(backends, sizes),
+    }
+    for name in SECTIONS:
+        if name in only:
+            log(f"{name} ...")
+            t0 = time.perf_counter()
+            results[name] = steps[name]()
+            results.setdefault("section_seconds", {})[name] = time.perf_counter() - t0
+    results["total_seconds"] = time.perf_counter() - started
+
+    default_json = (
+        _common.SCRATCH / "coordination-quick.json" if args.quick else RESULTS / "coordination.json"
+    )
+    json_path = args.json or default_json
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    profiles = results.pop("profile", None)
+    if profiles:
+        for backend, data in profiles.items():
+            path = json_path.parent / f"profile-{backend}.txt"
+            path.write_text(data.pop("text"))
+            data["file"] = os.path.relpath(path, _common.REPO)
+        results["profile"] = profiles
+    json_path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    log(f"raw figures: {json_path}")
+    doc = args.doc or (None if args.quick else _common.REPO / "docs" / "benchmarks.md")
+    if doc is not None:
+        _report.update_doc(doc, results, os.path.relpath(json_path, _common.REPO))
+        log(f"updated {doc}")
+    for line in _report.target_lines(results):
+        print(line)
+    log(f"done in {results['total_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
