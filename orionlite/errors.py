@@ -81,3 +81,53 @@ class ReservationLostError(OrionliteError):
 
 class TooManyBrokenTrialsError(OrionliteError):
     """Too many trials broke."""
+
+
+# -- Python API (orionlite.client) ------------------------------------------------------
+
+
+class CompletedExperimentError(OrionliteError):
+    """The experiment is done: max_trials completed, or the search space is exhausted."""
+
+
+class WaitingForTrialsError(OrionliteError):
+    """No trial can be reserved now: the remaining ones are held by workers still running."""
+
+
+class ReadOnlyExperimentError(OrionliteError):
+    """The experiment was opened read-only (get_experiment): it cannot run trials."""
+
+
+class TrialNotHeldError(OrionliteError, ValueError):
+    """The trial is not reserved by this client (already observed, released or lost)."""
+
+
+class TrialFailedError(OrionliteError):
+    """The function raised while running a trial (workon with on_error="raise").
+
+    ``trial`` is the broken trial, ``traceback`` the formatted traceback stored in its
+    ``error``, ``original`` the exception itself when it could be carried back from the
+    worker (it is also the ``__cause__``).
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        hint: str | None = None,
+        trial: object = None,
+        traceback: str | None = None,
+        original: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.trial = trial
+        self.traceback = traceback
+        self.original = original
+
+
+class MissingExtraError(OrionliteError, ImportError):
+    """An optional dependency is not installed."""
+
+
+class WorkerCrashedError(OrionliteError):
+    """A worker process ended without reporting (killed, out of memory, or a bug)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from orionlite.cmdline import CommandTemplate
+from orionlite.configfile import fill_arguments, find_config_files
 from orionlite.errors import CommandError, ResultsError
 from orionlite.outcome import LOST, RunControls, TrialOutcome
 from orionlite.records import TrialRecord, TrialStatus
@@ -68,6 +69,8 @@ class CommandRunner:
         self.echo_output = echo_output
         self.grace_s = grace_s
         self.launch_dir = Path.cwd()
+        # Config files of the command holding priors (SPEC §1): each trial gets a filled copy.
+        self.config_files = find_config_files(template.argv, self.launch_dir)
 
     def run(self, trial: TrialRecord, controls: RunControls) -> TrialOutcome:
         trial_dir = self.experiment_dir / str(trial.id)
@@ -77,7 +80,12 @@ class CommandRunner:
         results_path = trial_dir / f"results-attempt{trial.attempt}.json"
         results_path.unlink(missing_ok=True)
         argv = self._resolve_paths(
-            self.template.render(trial.params, self._context(trial, trial_dir))
+            fill_arguments(
+                self.template.render(trial.params, self._context(trial, trial_dir)),
+                self.config_files,
+                trial.params,
+                trial_dir,
+            )
         )
         env = self._environment(trial, trial_dir, results_path)
         stderr_tail: list[str] = []
@@ -101,19 +109,28 @@ class CommandRunner:
         ]
         interrupted_at: float | None = None
         lost = False
-        while process.poll() is None:
-            if controls.lost() and not lost:
-                lost = True
-                _signal_group(process, signal.SIGTERM)
-                interrupted_at = time.monotonic()
-            elif controls.interrupted() and interrupted_at is None:
-                _signal_group(process, signal.SIGINT)
-                interrupted_at = time.monotonic()
-            if interrupted_at is not None and (
-                controls.forced() or time.monotonic() - interrupted_at > self.grace_s
-            ):
-                _signal_group(process, signal.SIGKILL)
-            time.sleep(_POLL_S)
+        try:
+            while process.poll() is None:
+                if controls.lost() and not lost:
+                    lost = True
+                    _signal_group(process, signal.SIGTERM)
+                    interrupted_at = time.monotonic()
+                elif controls.interrupted() and interrupted_at is None:
+                    _signal_group(process, _stop_signal(controls))
+                    interrupted_at = time.monotonic()
+                if interrupted_at is not None and (
+                    controls.forced() or time.monotonic() - interrupted_at > self.grace_s
+                ):
+                    _signal_group(process, signal.SIGKILL)
+                # Wakes as soon as the trial exits (a trivial trial would otherwise pay
+                # up to a whole poll interval), and at least every _POLL_S for signals.
+                _wait_for_exit(process, _POLL_S)
+        except BaseException:
+            # This worker is going away (a third Ctrl-C raised KeyboardInterrupt): its own
+            # session keeps the trial out of the terminal's reach, so kill it here rather
+            # than leave it running unseen.
+            _signal_group(process, signal.SIGKILL)
+            raise
         for copier in copiers:
             copier.join()
         if lost or controls.lost():
@@ -187,6 +204,13 @@ def _outcome(
     return TrialOutcome(TrialStatus.COMPLETED, objective=objective, results=results, exit_code=0)
 
 
+def _stop_signal(controls: RunControls) -> int:
+    """The signal the user sent hunt (SIGINT for Ctrl-C, SIGTERM from a scheduler), so the
+    trial sees what it would have seen without orionlite; SIGINT when unknown."""
+    get = getattr(controls, "stop_signal", None)
+    return int(get()) if callable(get) else int(signal.SIGINT)
+
+
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
     try:
         os.killpg(process.pid, signum)
@@ -228,3 +252,11 @@ def _copy_stream(
     thread = threading.Thread(target=copy, daemon=True)
     thread.start()
     return thread
+
+
+def _wait_for_exit(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Return when ``process`` has exited or ``timeout_s`` has passed, whichever is first."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        pass

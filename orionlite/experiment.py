@@ -69,26 +69,56 @@ class Experiment:
         default = f"orionlite-runs/{self.name}-v{self.version}"
         return Path(self.record.working_dir or default).absolute()
 
-    def history(self) -> list[TrialRecord]:
-        return self._history.refresh()
+    def history(self, reuse_finish_read: bool = False) -> list[TrialRecord]:
+        """Every trial, refreshed with the rows changed since the last call (or, with
+        ``reuse_finish_read``, as read by the :meth:`finish` just before, if any)."""
+        return self._history.refresh(reuse_finish_read)
 
-    def acquire(self, worker_id: str, lease_s: float) -> TrialRecord | Wait:
+    def finish(self, trial: TrialRecord, status: TrialStatus, **values: Any) -> None:
+        """Record a trial's end (``Storage.finish_trial``) and read the history's changes
+        in the same round trip where the database allows; the worker's next
+        ``history(reuse_finish_read=True)`` then needs no read of its own."""
+        self._history.finish(trial, status, values)
+
+    def count(self, status: TrialStatus) -> int:
+        """How many trials had ``status`` at the last :meth:`history` refresh (no query)."""
+        return self._history.count(status)
+
+    def acquire(
+        self, worker_id: str, lease_s: float, history: list[TrialRecord] | None = None
+    ) -> TrialRecord | Wait:
         """Reserve a trial for ``worker_id``: a waiting one first, else a new suggestion.
 
         There is no lock around suggesting: workers suggest concurrently and the database
         arbitrates (budget counter, unique parameters), so a dead worker can block nobody.
+        ``history`` is the caller's fresh :meth:`history`, if it just read it (the worker
+        loop does, for --max-broken), so that it is not read twice.
+
+        The common case costs one read (the history) and one write that both reserves and
+        creates (``Storage.acquire_trial``): an explicit reservation is tried first only
+        when the history shows trials waiting (new or interrupted), so that no suggestion
+        is computed for nothing, and whenever the algorithm has nothing to propose, so that
+        a dead worker's trial is still taken over once its lease runs out.
         """
-        trial = self.storage.reserve_trial(self.id, worker_id, lease_s)
-        if trial is not None:
-            return trial
-        self.algorithm.salt = 0
-        for _ in range(_MAX_COLLISIONS):
+        if history is None:
             history = self.history()
+        waiting = self.count(TrialStatus.NEW) + self.count(TrialStatus.INTERRUPTED)
+        if waiting:
+            trial = self.storage.reserve_trial(self.id, worker_id, lease_s)
+            if trial is not None:
+                return trial
+        self.algorithm.salt = 0
+        for attempt in range(_MAX_COLLISIONS):
+            if attempt:
+                history = self.history()
             proposals = self.algorithm.suggest(history, 1)
             if not proposals:
+                trial = self.storage.reserve_trial(self.id, worker_id, lease_s)
+                if trial is not None:
+                    return trial
                 return Wait.EXHAUSTED if self.algorithm.is_done(history) else Wait.BUSY
             proposal = proposals[0]
-            created = self.storage.create_trial(
+            acquired = self.storage.acquire_trial(
                 self.id,
                 proposal.params,
                 hash_params(proposal.params),
@@ -96,9 +126,9 @@ class Experiment:
                 lease_s,
                 proposal.parent_trial_id,
             )
-            if isinstance(created, TrialRecord):
-                return created
-            if created is CreateRefusal.BUDGET_SPENT:
+            if isinstance(acquired, TrialRecord):
+                return acquired
+            if acquired is CreateRefusal.BUDGET_SPENT:
                 return Wait.BUSY if self.storage.has_unfinished(self.id) else Wait.DONE
             self.algorithm.salt = secrets.randbits(32)
         return Wait.BUSY
@@ -116,6 +146,8 @@ class ExperimentSettings:
     max_broken: int | None = None
     working_dir: str | None = None
     version: int | None = None
+    #: Create or join this child of ``name`` instead (see orionlite.branching).
+    branch: str | None = None
 
 
 def open_experiment(storage: Storage, name: str, version: int | None = None) -> Experiment:
@@ -137,6 +169,10 @@ def build_experiment(storage: Storage, settings: ExperimentSettings) -> Experime
     Many workers may start at once: creation races are settled by the unique (name,
     version) constraint, and the loser joins what the winner stored.
     """
+    if settings.branch is not None:
+        from orionlite.branching import branch_experiment
+
+        return branch_experiment(storage, settings)
     for _ in range(5):
         record = storage.get_experiment(settings.name, settings.version)
         if record is not None:
@@ -175,24 +211,39 @@ def _new_values(settings: ExperimentSettings) -> dict[str, Any]:
     }
 
 
-def _join(storage: Storage, record: ExperimentRecord, settings: ExperimentSettings) -> Experiment:
+def find_differences(
+    record: ExperimentRecord, settings: ExperimentSettings
+) -> list[tuple[str, Any, Any]]:
+    """What ``settings`` change in the stored experiment: (field, stored, given) triples.
+
+    Spaces are compared as Space objects, not JSON, so ``uniform(0, 1)`` equals
+    ``uniform(0.0, 1.0)``. Fields the settings leave out (None) are not compared.
+    """
     differences: list[tuple[str, Any, Any]] = []
-    if settings.space is not None and settings.space.to_json() != record.space:
-        differences.append(("space", record.space, settings.space.to_json()))
+    stored_space = Space.from_json(record.space)
+    if settings.space is not None and settings.space != stored_space:
+        differences.append(("space", stored_space, settings.space))
     if settings.algorithm is not None:
-        space = settings.space or Space.from_json(record.space)
+        space = settings.space or stored_space
         wanted = algorithm_spec(make_algorithm(settings.algorithm, space))
         if wanted != record.algorithm:
             differences.append(("algorithm", record.algorithm, wanted))
     if settings.command is not None and record.command is not None:
         if settings.command != record.command:
             differences.append(("command", record.command, settings.command))
+    return differences
+
+
+def _join(storage: Storage, record: ExperimentRecord, settings: ExperimentSettings) -> Experiment:
+    differences = find_differences(record, settings)
     if differences:
         raise ExperimentConflictError(
             f"Experiment {record.name!r} version {record.version} exists with a different "
-            "configuration:\n" + format_differences(differences),
-            hint=f"Start a child experiment with --branch NEW_NAME, pick a version with "
-            f"--version N, or choose another name than {record.name!r}.",
+            "configuration:\n" + format_differences(differences, record.version),
+            hint="Start a child experiment that keeps the compatible trials with "
+            f"--branch NEW_NAME (--branch {record.name} makes version {record.version + 1}), "
+            f"join another version with --version N, or choose another name than "
+            f"{record.name!r}.",
         )
     updates: dict[str, Any] = {}
     if settings.max_trials is not None and settings.max_trials != record.max_trials:
@@ -205,12 +256,65 @@ def _join(storage: Storage, record: ExperimentRecord, settings: ExperimentSettin
     return Experiment(storage, record)
 
 
-def format_differences(differences: list[tuple[str, Any, Any]]) -> str:
-    lines = []
+_ABSENT = "(none)"
+# Wider values are shown stacked (stored above given) instead of in two columns.
+_SIDE_BY_SIDE_MAX = 40
+
+
+def _difference_rows(differences: list[tuple[str, Any, Any]]) -> list[tuple[str, str, str]]:
+    """One row per changed dimension, algorithm or command: (what, stored, given)."""
+    import shlex
+
+    rows: list[tuple[str, str, str]] = []
     for field, stored, given in differences:
-        lines.append(f"  {field}:")
-        lines.append(f"    stored: {json.dumps(stored, sort_keys=True)}")
-        lines.append(f"    given:  {json.dumps(given, sort_keys=True)}")
+        if field == "space":
+            for name in [*stored, *(name for name in given if name not in stored)]:
+                old, new = stored.get(name), given.get(name)
+                if old != new:
+                    rows.append(
+                        (
+                            f"dimension {name}",
+                            _ABSENT if old is None else str(old),
+                            _ABSENT if new is None else str(new),
+                        )
+                    )
+        elif field == "command":
+            rows.append((field, shlex.join(stored), shlex.join(given)))
+        else:
+            rows.append(
+                (
+                    field,
+                    json.dumps(stored, sort_keys=True, separators=(", ", ": ")),
+                    json.dumps(given, sort_keys=True, separators=(", ", ": ")),
+                )
+            )
+    return rows
+
+
+def format_differences(differences: list[tuple[str, Any, Any]], version: int | None = None) -> str:
+    """The differences side by side: what, stored, given (long values stacked).
+
+    Example::
+
+          what             stored (v1)            given
+          dimension lr     loguniform(1e-05, 1)   loguniform(1e-05, 0.1)
+          dimension wd     (none)                 uniform(0, 0.1)
+    """
+    rows = _difference_rows(differences)
+    stored_title = f"stored (v{version})" if version is not None else "stored"
+    short = [row for row in rows if max(len(row[1]), len(row[2])) <= _SIDE_BY_SIDE_MAX]
+    long = [row for row in rows if row not in short]
+    lines: list[str] = []
+    if short:
+        width_what = max(len("what"), *(len(row[0]) for row in short))
+        width_old = max(len(stored_title), *(len(row[1]) for row in short))
+        lines.append(f"  {'what':<{width_what}}   {stored_title:<{width_old}}   given")
+        for what, old, new in short:
+            lines.append(f"  {what:<{width_what}}   {old:<{width_old}}   {new}")
+    for what, old, new in long:
+        lines.append(f"  {what}:")
+        lines.append(f"    {stored_title + ':':<{len(stored_title) + 1}} {old}")
+        lines.append(f"    {'given:':<{len(stored_title) + 1}} {new}")
     return "\n".join(lines)
 
 

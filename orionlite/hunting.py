@@ -7,15 +7,20 @@ worker processes, each a full masterless worker against the same database.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import signal
 from dataclasses import dataclass, field
 from typing import Any
 
 from orionlite.cmdline import CommandTemplate, parse_command
-from orionlite.errors import ConfigError, OrionliteError
+from orionlite.configfile import command_space
+from orionlite.errors import ConfigError, WorkerCrashedError
 from orionlite.executor import CommandRunner, check_executable
+from orionlite.executors import (
+    StopChannel,
+    file_stop_channel,
+    overall_reason,
+    run_processes,
+    worker_signals,
+)
 from orionlite.experiment import Experiment, ExperimentSettings, build_experiment
 from orionlite.signals import StopRequest, stop_on_signals
 from orionlite.storage import Storage
@@ -39,6 +44,10 @@ class HuntSettings:
     n_workers: int = 1
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     verbose: bool = False
+    #: Create or join this child of ``name`` (SPEC §6; see orionlite.branching).
+    branch: str | None = None
+    #: Worker processes (``--n-workers``) print warnings only: ``--quiet``, or a live line.
+    quiet: bool = False
 
 
 @dataclass
@@ -58,13 +67,14 @@ def prepare(settings: HuntSettings) -> tuple[Experiment, CommandTemplate]:
         storage,
         ExperimentSettings(
             name=settings.name,
-            space=template.space() if template is not None else None,
+            space=command_space(template) if template is not None else None,
             algorithm=settings.algorithm,
             command=list(settings.command) if settings.command else None,
             max_trials=settings.max_trials,
             max_broken=settings.max_broken,
             working_dir=settings.working_dir,
             version=settings.version,
+            branch=settings.branch,
         ),
     )
     if template is None:
@@ -103,66 +113,40 @@ def _run_worker(
     return Worker(experiment, runner, settings.worker, stop).run()
 
 
-def _worker_process(settings: HuntSettings, queue: Any) -> None:
-    """Entry point of one ``--n-workers`` process (spawned: nothing inherited)."""
-    from orionlite.cli.output import configure_logging
+def _worker_process(settings: HuntSettings, channel: StopChannel) -> WorkerReport:
+    """Entry point of one ``--n-workers`` process (spawned: nothing inherited).
 
-    configure_logging(verbose=settings.verbose, quiet=False)
+    An error propagates to :func:`orionlite.executors.run_processes`, which hands it to
+    the parent and stops the sibling workers.
+    """
+    from orionlite.progress import configure_worker_logging
+
+    configure_worker_logging(verbose=settings.verbose, quiet=settings.quiet)
     stop = StopRequest()
-    try:
-        with stop_on_signals(stop):
-            experiment, template = prepare(settings)
-            report = _run_worker(experiment, template, settings, stop)
-        queue.put(("report", report))
-    except OrionliteError as exc:
-        queue.put(("error", exc))
+    with worker_signals(stop, channel):
+        experiment, template = prepare(settings)
+        return _run_worker(experiment, template, settings, stop)
 
 
 def _hunt_in_processes(experiment: Experiment, settings: HuntSettings) -> HuntResult:
-    context = multiprocessing.get_context("spawn")
-    queue = context.SimpleQueue()
-    processes = [
-        context.Process(target=_worker_process, args=(settings, queue), name=f"worker-{i}")
-        for i in range(settings.n_workers)
-    ]
-    for process in processes:
-        process.start()
+    """``--n-workers``: spawned workers that stop together (see :mod:`orionlite.executors`).
 
-    # A terminal's Ctrl-C reaches every process of the foreground group already; a
-    # signal sent to this process alone (kill, a scheduler) is passed on to the workers.
-    def forward(signum: int, _frame: object) -> None:
-        for process in processes:
-            if process.pid is not None and process.is_alive():
-                _send(process.pid, signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for process in processes:
-            process.join()
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-    reports: list[WorkerReport] = []
-    errors: list[OrionliteError] = []
-    while not queue.empty():
-        kind, payload = queue.get()
-        (reports if kind == "report" else errors).append(payload)
-    if errors:
-        raise errors[0]
-    reasons = {report.reason for report in reports}
-    reason = WorkerExit.INTERRUPTED if WorkerExit.INTERRUPTED in reasons else _overall(reasons)
-    return HuntResult(experiment, reason, reports)
-
-
-def _send(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-
-
-def _overall(reasons: set[WorkerExit]) -> WorkerExit:
-    for reason in (WorkerExit.DONE, WorkerExit.EXHAUSTED, WorkerExit.IDLE, WorkerExit.WORKER_LIMIT):
-        if reason in reasons:
-            return reason
-    return WorkerExit.DONE
+    Ctrl-C in a terminal (SIGINT to the whole process group) and SIGTERM to this process
+    alone both stop every worker gracefully: running trials become ``interrupted`` and
+    the result says INTERRUPTED (exit 130). A second signal forces.
+    """
+    with file_stop_channel() as channel:
+        outcomes, _received = run_processes(
+            _worker_process, [settings] * settings.n_workers, channel, name="hunt-worker"
+        )
+    reports = [o.value for o in outcomes if isinstance(o.value, WorkerReport)]
+    errors = [o.error for o in outcomes if o.error is not None]
+    crashes = [e for e in errors if isinstance(e, WorkerCrashedError)]
+    others = [e for e in errors if not isinstance(e, WorkerCrashedError)]
+    if others:
+        raise others[0]
+    for crash in crashes:
+        log.warning("%s", crash.message, extra={"action": "worker_crashed"})
+    if not reports and crashes:
+        raise crashes[0]
+    return HuntResult(experiment, overall_reason({r.reason for r in reports}), reports)

@@ -89,6 +89,18 @@ def objective_of(results: list[dict[str, Any]]) -> float:
     return value
 
 
+def storable_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Results as a database can hold them: JSON has no NaN or infinity (PostgreSQL
+    refuses them), so a non-finite extra value (a statistic, a constraint) is kept as
+    null. The objective itself is never non-finite here: such a trial is broken."""
+    return [
+        {**item, "value": None}
+        if isinstance(item["value"], float) and not math.isfinite(item["value"])
+        else item
+        for item in results
+    ]
+
+
 def read_results(path: Path) -> list[dict[str, Any]]:
     """Read and validate the file a trial wrote; every failure names the file and the fix."""
     path = Path(path)

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT_S = 30.0
 _MIN_POLL_S = 0.05
 _MAX_POLL_S = 2.0
+# The --max-broken message lists at most this many broken trials (the latest ones).
+_MAX_BROKEN_LISTED = 10
 
 
 class WorkerExit(str, enum.Enum):
@@ -77,6 +79,9 @@ class _Controls:
     def lost(self) -> bool:
         return self._heartbeat.lost.is_set()
 
+    def stop_signal(self) -> int:
+        return self._stop.stop_signal()
+
 
 class Worker:
     """One worker of one experiment. Any number of them may run, anywhere."""
@@ -104,12 +109,15 @@ class Worker:
             if self.stop.requested.is_set():
                 report.reason = WorkerExit.INTERRUPTED
                 return report
+            # One read of what changed per trial serves both the --max-broken check and
+            # the algorithm's suggestion.
+            history = self.experiment.history(reuse_finish_read=True)
             self._check_broken_limit()
             limit = self.settings.worker_max_trials
             if limit is not None and report.trials_run >= limit:
                 report.reason = WorkerExit.WORKER_LIMIT
                 return report
-            acquired = self.experiment.acquire(self.worker_id, lease)
+            acquired = self.experiment.acquire(self.worker_id, lease, history)
             if isinstance(acquired, Wait):
                 if acquired is not Wait.BUSY:
                     report.reason = WorkerExit(acquired.value)
@@ -125,9 +133,20 @@ class Worker:
                 poll = min(_MAX_POLL_S, poll * 2)
                 continue
             idle_since, poll = None, _MIN_POLL_S
+            if self.stop.requested.is_set():
+                # Stopped while reserving: give the trial back rather than start it.
+                self._give_back(acquired)
+                report.reason = WorkerExit.INTERRUPTED
+                return report
             if self._run_trial(acquired, report) is TrialStatus.INTERRUPTED:
                 report.reason = WorkerExit.INTERRUPTED
                 return report
+
+    def _give_back(self, trial: TrialRecord) -> None:
+        try:
+            self.experiment.storage.finish_trial(trial, TrialStatus.INTERRUPTED)
+        except ReservationLostError:
+            pass  # someone else has it already: nothing to give back
 
     def _run_trial(self, trial: TrialRecord, report: WorkerReport) -> TrialStatus | None:
         log.info(
@@ -137,7 +156,13 @@ class Worker:
             extra={"action": "trial_started", "trial_id": trial.id},
         )
         with Heartbeat(self.experiment.storage, trial, self.settings.heartbeat_s) as heartbeat:
-            outcome = self.runner.run(trial, _Controls(self.stop, heartbeat))
+            # While the trial's process runs, a second Ctrl-C kills it (and the trial is
+            # still recorded interrupted); elsewhere it raises KeyboardInterrupt.
+            self.stop.trial_running = True
+            try:
+                outcome = self.runner.run(trial, _Controls(self.stop, heartbeat))
+            finally:
+                self.stop.trial_running = False
         report.trials_run += 1
         if outcome.lost:
             report.lost += 1
@@ -166,9 +191,8 @@ class Worker:
         if retrying:
             values["retries"] = trial.retries + 1
         try:
-            self.experiment.storage.finish_trial(
-                trial, TrialStatus.NEW if retrying else status, **values
-            )
+            # Also reads the history's changes for the next trial (one round trip).
+            self.experiment.finish(trial, TrialStatus.NEW if retrying else status, **values)
         except ReservationLostError as exc:
             report.lost += 1
             log.warning("%s", exc, extra={"action": "trial_lost", "trial_id": trial.id})
@@ -202,19 +226,33 @@ class Worker:
         return status
 
     def _check_broken_limit(self) -> None:
+        """Leave once the experiment (all workers together) has ``max_broken`` broken
+        trials, saying which broke and why: one line per trial, then the full stderr tail
+        of the last one."""
         storage = self.experiment.storage
         max_broken = self.experiment.record.max_broken
-        broken = storage.count_status(self.experiment.id, TrialStatus.BROKEN)
+        broken = self.experiment.count(TrialStatus.BROKEN)  # as of the loop's history read
         if broken < max_broken:
             return
-        last = storage.last_broken_trial(self.experiment.id)
-        details = ""
+        trials = sorted(
+            storage.trials(self.experiment.id, (TrialStatus.BROKEN,)),
+            key=lambda t: (t.ended_at or 0.0, t.id),
+        )
+        # Read just now, the list may hold a trial that broke since the count: say so.
+        broken = max(broken, len(trials))
+        shown = trials[-_MAX_BROKEN_LISTED:]
+        lines = [f"  trial {t.id} ({_format_params(t.params)}): {_why(t.error)}" for t in shown]
+        if len(trials) > len(shown):
+            lines.insert(0, f"  ... and {len(trials) - len(shown)} earlier")
+        details = "\n" + "\n".join(lines) if lines else ""
+        last = trials[-1] if trials else storage.last_broken_trial(self.experiment.id)
         if last is not None:
-            details = f"\nLast broken trial {last.id} ({_format_params(last.params)}):\n"
+            details += f"\nLast broken trial {last.id} ({_format_params(last.params)}):\n"
             details += _indent(last.error or "no error message was recorded")
+        ids = ", ".join(str(t.id) for t in shown)
         raise TooManyBrokenTrialsError(
             f"Experiment {self.experiment.name!r} stopped: {broken} trials broke "
-            f"(--max-broken {max_broken}).{details}",
+            f"(--max-broken {max_broken}){f': trials {ids}' if ids else ''}.{details}",
             hint="Fix the script (each trial's output is in stdout.log and stderr.log in "
             "its folder), then run hunt again; raise --max-broken to tolerate more.",
         )
@@ -240,6 +278,17 @@ def _format_value(value: object) -> str:
 
 def _format_params(params: dict[str, object]) -> str:
     return ", ".join(f"{name}={_format_value(value)}" for name, value in params.items())
+
+
+def _why(error: str | None) -> str:
+    """One line on why a trial broke: the executor's summary ("The command exited with
+    code 1.") and the last line of its stderr, where Python puts the exception."""
+    lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return "no error message was recorded"
+    if len(lines) == 1:
+        return lines[0]
+    return f"{lines[0].rstrip('.')}: {lines[-1]}"
 
 
 def _indent(text: str) -> str:

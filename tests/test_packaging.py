@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from orionlite.storage.schema import HEAD_REVISION
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -39,7 +41,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_migrations(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "orionlite/_migrations/env.py" in names
-    assert "orionlite/_migrations/versions/0001_initial.py" in names
+    assert f"orionlite/_migrations/versions/{HEAD_REVISION}.py" in names
     assert not any("__pycache__" in name for name in names)
 
 
@@ -78,4 +80,4 @@ def test_installed_wheel_upgrades_a_database_away_from_the_source_tree(
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert "to 0001_initial" in result.stdout
+    assert f"to {HEAD_REVISION}." in result.stdout

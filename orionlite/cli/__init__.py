@@ -21,6 +21,7 @@ COMMANDS = {
     "list": "orionlite.cli.status:list_command",
     "info": "orionlite.cli.status:info_command",
     "export": "orionlite.cli.export:export_command",
+    "plot": "orionlite.cli.plot:plot_command",
     "db": "orionlite.cli.db:db_group",
 }
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from orionlite.cli.options import storage_option
+
+# = orionlite.storage.retry.OUTAGE_DEADLINE_ENV, without importing SQLAlchemy for --help.
+DB_RETRY_DEADLINE_ENV = "ORIONLITE_DB_RETRY_DEADLINE"
 
 CONTEXT = {
     "help_option_names": ["-h", "--help"],
@@ -75,6 +79,15 @@ CONTEXT = {
     help="Heartbeat interval; a trial whose worker missed 3 intervals is given to another worker.",
 )
 @click.option(
+    "--db-retry-deadline",
+    type=click.FloatRange(min=0),
+    envvar=DB_RETRY_DEADLINE_ENV,
+    show_envvar=True,
+    metavar="SECONDS",
+    help="How long a worker retries while the database is unreachable (restart, dropped "
+    "connection) before it gives up  [default: 300].",
+)
+@click.option(
     "--working-dir",
     metavar="DIR",
     help="Experiment folder; each trial runs in DIR/<trial id> "
@@ -84,16 +97,29 @@ CONTEXT = {
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False),
-    help="YAML or JSON file with experiment settings (options override it).",
+    help="YAML or JSON file with experiment settings (options override it). If it holds "
+    "'orionlite~' priors it is also your script's config: each trial gets a filled copy.",
 )
 @click.option(
     "--version",
     "version",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Join this version of the experiment.",
+    help="Join this version of the experiment (with --branch: branch from it).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print only warnings and the final summary.")
+@click.option(
+    "--branch",
+    metavar="NEW",
+    help="Start experiment NEW as a child of -n NAME: it begins with NAME's completed "
+    "trials that fit the new space (new dimensions need a default_value). NEW equal to "
+    "NAME makes the next version.",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print only warnings and the final summary (no live progress line).",
+)
 @click.option(
     "-v",
     "--verbose",
@@ -111,20 +137,31 @@ def hunt_command(**options: Any) -> int:
     """
     from orionlite.cli.output import configure_logging
     from orionlite.hunting import hunt
+    from orionlite.progress import progress_display, use_live_display
 
     configure_logging(verbose=options["verbose"], quiet=options["quiet"])
-    settings = _settings(options)
-    result = hunt(settings)
+    if options["db_retry_deadline"] is not None:
+        # Read by every Storage this process and its worker processes open.
+        os.environ[DB_RETRY_DEADLINE_ENV] = repr(options["db_retry_deadline"])
+    live = use_live_display(quiet=options["quiet"], verbose=options["verbose"])
+    settings = _settings(options, live=live)
+    watched = settings.branch or settings.name
+    version = None if settings.branch else settings.version
+    with progress_display(settings.storage, watched, version, live=live):
+        result = hunt(settings)
     from orionlite.cli.closing import print_closing
 
     return print_closing(result)
 
 
-def _settings(options: dict[str, Any]) -> Any:
+def _settings(options: dict[str, Any], live: bool = False) -> Any:
     from orionlite.hunting import HuntSettings
     from orionlite.worker import WorkerSettings
 
     file_settings = _read_config(options["config_file"]) if options["config_file"] else {}
+    command = list(options["command"]) or list(file_settings.get("command") or [])
+    if options["config_file"] and file_settings.pop(_HOLDS_PRIORS, False):
+        command = _pass_config_file(command, options["config_file"])
     name = options["name"] or file_settings.get("name")
     if not name:
         raise click.UsageError("Missing option '-n' / '--name' (or 'name' in --config).")
@@ -148,15 +185,18 @@ def _settings(options: dict[str, Any]) -> Any:
 
     return HuntSettings(
         name=name,
-        command=list(options["command"]) or list(file_settings.get("command") or []),
+        command=command,
         storage=pick("storage"),
         algorithm=spec,
         max_trials=pick("max_trials"),
         max_broken=pick("max_broken"),
         working_dir=pick("working_dir"),
         version=pick("version"),
+        branch=options["branch"],
         n_workers=options["n_workers"],
         verbose=options["verbose"],
+        # Worker processes under the live line print warnings only (see orionlite.progress).
+        quiet=options["quiet"] or live,
         worker=WorkerSettings(
             heartbeat_s=options["heartbeat"],
             worker_max_trials=options["worker_max_trials"],
@@ -165,6 +205,10 @@ def _settings(options: dict[str, Any]) -> Any:
         ),
     )
 
+
+# Internal marker in _read_config's result: the file is also the script's config.
+_HOLDS_PRIORS = "__holds_priors__"
+CONFIG_PREFIX = "orionlite~"  # = orionlite.space.CONFIG_PREFIX, without importing numpy
 
 _CONFIG_KEYS = {
     "name",
@@ -192,6 +236,11 @@ def _read_config(path: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise click.BadParameter(f"{path} must hold a mapping of settings.", param_hint="--config")
+    if CONFIG_PREFIX in text:
+        # The user's own config file with priors (SPEC §1): its other keys are the
+        # script's business, and the script receives a filled copy (_pass_config_file).
+        settings = {key: value for key, value in data.items() if key in _CONFIG_KEYS}
+        return {**settings, _HOLDS_PRIORS: True}
     unknown = sorted(set(data) - _CONFIG_KEYS)
     if unknown:
         raise click.BadParameter(
@@ -200,6 +249,23 @@ def _read_config(path: str) -> dict[str, Any]:
             param_hint="--config",
         )
     return data
+
+
+def _pass_config_file(command: list[str], path: str) -> list[str]:
+    """Give hunt's --config file, which holds priors, to the user's script.
+
+    If the command already names the file (``--config my.yaml``, ``--cfg=my.yaml``), that
+    argument is what each trial sees replaced by its copy; otherwise ``--config FILE`` is
+    appended to the command, which is where scripts conventionally take it.
+    """
+    target = Path(path).resolve()
+    for argument in command[1:]:
+        value = argument.partition("=")[2] if argument.startswith("-") else argument
+        if value and Path(value).resolve() == target:
+            return command
+    if not command:
+        return command  # joining: the stored command already passes the file
+    return [*command, "--config", path]
 
 
 def _parse_json(text: str, option: str) -> dict[str, Any]:

@@ -188,3 +188,23 @@ def test_trial_sees_its_folder_environment_and_templates(cli) -> None:
         f"--tag=exp-1-{trial.id}",
         '{"json": "untouched"}',
     ]
+
+
+def test_non_finite_statistic_is_stored_as_null_and_the_trial_completes(cli) -> None:
+    script = _script(
+        cli.cwd,
+        """
+        from orionlite import report_results
+        report_results([
+            {"name": "loss", "type": "objective", "value": 0.5},
+            {"name": "grad_norm", "type": "statistic", "value": float("inf")},
+        ])
+        """,
+    )
+    result = cli.run(
+        "hunt", "-n", "exp", "--max-trials", "1", "--", cli.python, script, "--x~uniform(0, 1)"
+    )
+    assert result.returncode == 0, result.stderr
+    (trial,) = _trials(cli.storage)
+    assert trial.status is TrialStatus.COMPLETED
+    assert trial.results[1] == {"name": "grad_norm", "type": "statistic", "value": None}

@@ -171,3 +171,23 @@ def test_storage_pickles_as_its_url(storage: Storage) -> None:
     record = clone.get_experiment_by_id(exp)
     assert record is not None and record.name == "exp"
     clone.close()
+
+
+def test_postgresql_sessions_cannot_hold_locks_while_idle_in_a_transaction(postgres) -> None:
+    """A worker frozen mid-transaction must not block the others beyond a few seconds."""
+    import sqlalchemy as sa
+
+    from orionlite.storage.engine import PG_IDLE_IN_TRANSACTION_MS
+
+    name = postgres.create()
+    storage = Storage(postgres.admin_url.rsplit("/", 1)[0] + "/" + name)
+    try:
+        with storage.engine.connect() as connection:
+            setting = connection.execute(
+                sa.text("SELECT setting FROM pg_settings WHERE name = :n"),
+                {"n": "idle_in_transaction_session_timeout"},
+            ).scalar()
+        assert int(setting) == PG_IDLE_IN_TRANSACTION_MS > 0
+    finally:
+        storage.close()
+        postgres.drop(name)

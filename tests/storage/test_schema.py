@@ -101,3 +101,39 @@ def test_foreign_tables_are_left_alone(tmp_path: Path) -> None:
 
 def test_migration_scripts_are_found() -> None:
     assert (migrations_path() / "versions" / f"{HEAD_REVISION}.py").is_file()
+
+
+def test_upgrading_from_the_first_revision_keeps_the_data(db_url: str, tmp_path: Path) -> None:
+    from alembic import command
+
+    url = _empty_url(db_url, tmp_path)
+    engine = make_engine(url)
+    config = alembic_config(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001_initial")
+        connection.execute(
+            sa.text(
+                "INSERT INTO experiments (name, version, space, algorithm, max_broken, "
+                "metadata, budget_used, created_at) VALUES ('old', 1, '{}', "
+                """'{"random": {}}', 3, '{}', 1, 0)"""
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO trials (experiment_id, params, params_hash, status, attempt, "
+                "retries, objective, created_at, change_seq) "
+                """VALUES (1, '{"x": 1}', 'h', 'completed', 1, 0, 0.5, 0, 1)"""
+            )
+        )
+    engine.dispose()
+    with pytest.raises(SchemaVersionError, match="at schema revision 0001_initial") as info:
+        Storage(url).list_experiments()
+    assert info.value.hint == f"Run: orionlite db upgrade --storage {url}"
+
+    assert upgrade_database(url) == ("0001_initial", HEAD_REVISION)
+    storage = Storage(url)
+    (record,) = storage.list_experiments()
+    (trial,) = storage.trials(record.id)
+    assert (record.name, trial.params, trial.objective) == ("old", {"x": 1}, 0.5)
+    storage.close()
