@@ -216,8 +216,16 @@ def render(results: dict[str, Any], json_path: str) -> str:
         ]
         for backend, data in growth.items():
             n = data["history"]
+            ratios = ", ".join(
+                f"{r:.2f}x" for r in data["orionlite"].get("all_ratio_median", []) if r
+            )
             for tool, how in (
-                ("orionlite", f"{n:,} real trials, one worker process"),
+                (
+                    "orionlite",
+                    f"{n:,} real trials, one worker process; the median of "
+                    f"{len(data['orionlite'].get('all_ratio_median', [])) or 1} such runs "
+                    f"(median ratios {ratios})",
+                ),
                 (
                     "Optuna",
                     f"{n - 101:,} completed trials written in bulk with Optuna's own table "
