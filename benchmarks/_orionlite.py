@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -114,9 +113,6 @@ def worker(
             result.extra["reason"] = report.reason.value
         finally:
             result.extra.update(counter)
-            hold = sys.modules.get("flockpatch")
-            if hold is not None:
-                result.extra["hold"] = dict(hold.HOLD)
             if runner.stamps is not None:
                 result.extra["stamps"] = runner.stamps
             experiment.storage.close()

@@ -47,6 +47,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     tp = results.get("throughput", {})
     top = max((r["workers"] for rows in _backends(tp).values() for r in rows), default=None)
     for backend, peer_goal, bare_goal in (("postgresql", 10, 0.6), ("sqlite", 20, 0.3)):
+        if top is None:
+            break  # throughput not measured in this run
         row = _row(tp, backend, top) if top else None
         label = f"{_BACKEND[backend]}, {top} workers"
         if row is None:
