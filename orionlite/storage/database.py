@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 
 class CreateRefusal(str, enum.Enum):
-    """Why ``create_trial`` made no trial."""
+    """Why ``acquire_trial`` made no trial."""
 
     BUDGET_SPENT = "budget_spent"
     DUPLICATE = "duplicate"
@@ -176,7 +176,7 @@ class Storage:
     ) -> TrialRecord | CreateRefusal:
         """Reserve a waiting trial if there is one, else create the proposed one.
 
-        ``reserve_trial`` then ``create_trial`` in one unit of work: the worker's hot path
+        ``reserve_trial`` then a creation in one unit of work: the worker's hot path
         pays one round trip on PostgreSQL (one statement) and one write lock on SQLite,
         instead of a reservation that misses and then a creation. A trial whose lease ran
         out (its worker died) is taken here, before any new one is made.
@@ -224,27 +224,6 @@ class Storage:
         if row is None:
             raise _DuplicateTrial  # rolls back, giving the budget slot back
         return queries.record_from_values(row)
-
-    def create_trial(
-        self,
-        experiment_id: int,
-        params: dict[str, Any],
-        params_hash: str,
-        worker_id: str,
-        lease_s: float,
-        parent_trial_id: int | None = None,
-    ) -> TrialRecord | CreateRefusal:
-        """Create a trial reserved by ``worker_id``, within the experiment's budget."""
-
-        def work(connection: sa.Connection) -> TrialRecord | CreateRefusal:
-            return self._create_in(
-                connection, experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
-            )
-
-        try:
-            return self._run(work, write=True)
-        except _DuplicateTrial:
-            return CreateRefusal.DUPLICATE
 
     def heartbeat(self, trial: TrialRecord, lease_s: float) -> bool:
         """Extend the lease; False if another worker took the trial over."""

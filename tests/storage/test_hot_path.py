@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,24 +18,6 @@ import pytest
 from orionlite.history import TrialHistory
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.storage import CreateRefusal, Storage
-
-
-def _experiment(storage: Storage, max_trials: int | None = None) -> int:
-    record = storage.create_experiment(
-        {
-            "name": "exp",
-            "version": 1,
-            "space": {},
-            "algorithm": {"random": {"seed": None}},
-            "command": None,
-            "max_trials": max_trials,
-            "max_broken": 3,
-            "working_dir": None,
-            "metadata": {},
-        }
-    )
-    assert record is not None
-    return record.id
 
 
 def _acquire(storage: Storage, exp: int, x: Any, worker: str = "w1", lease: float = 60.0) -> Any:
@@ -46,8 +29,10 @@ def _budget_used(storage: Storage, exp: int) -> int:
     return sum(n for status, n in counts.items() if status is not TrialStatus.BROKEN)
 
 
-def test_acquire_creates_the_proposal_when_nothing_waits(storage: Storage) -> None:
-    exp = _experiment(storage)
+def test_acquire_creates_the_proposal_when_nothing_waits(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage)
     trial = _acquire(storage, exp, 1)
     assert isinstance(trial, TrialRecord)
     assert (trial.params, trial.status, trial.reserved_by, trial.attempt) == (
@@ -59,8 +44,10 @@ def test_acquire_creates_the_proposal_when_nothing_waits(storage: Storage) -> No
     assert trial.created_at is not None and trial.heartbeat_at is not None
 
 
-def test_acquire_takes_a_waiting_trial_instead_of_creating(storage: Storage) -> None:
-    exp = _experiment(storage, max_trials=5)
+def test_acquire_takes_a_waiting_trial_instead_of_creating(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage, max_trials=5)
     first = _acquire(storage, exp, 1)
     storage.finish_trial(first, TrialStatus.INTERRUPTED)
     again = _acquire(storage, exp, 2, worker="w2")
@@ -74,8 +61,10 @@ def test_acquire_takes_a_waiting_trial_instead_of_creating(storage: Storage) -> 
     assert len(storage.trials(exp)) == 1, "the proposal was not created"
 
 
-def test_acquire_takes_over_an_expired_lease_before_creating(storage: Storage) -> None:
-    exp = _experiment(storage, max_trials=1)
+def test_acquire_takes_over_an_expired_lease_before_creating(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage, max_trials=1)
     dead = _acquire(storage, exp, 1, lease=0.05)
     time.sleep(0.3)
     taken = _acquire(storage, exp, 2, worker="w2")
@@ -83,8 +72,10 @@ def test_acquire_takes_over_an_expired_lease_before_creating(storage: Storage) -
     assert (taken.id, taken.attempt, taken.reserved_by) == (dead.id, 2, "w2")
 
 
-def test_acquire_refuses_duplicates_and_spent_budget_without_using_it(storage: Storage) -> None:
-    exp = _experiment(storage, max_trials=2)
+def test_acquire_refuses_duplicates_and_spent_budget_without_using_it(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage, max_trials=2)
     assert isinstance(_acquire(storage, exp, 1), TrialRecord)
     assert _acquire(storage, exp, 1, worker="w2") is CreateRefusal.DUPLICATE
     assert _budget_used(storage, exp) == 1
@@ -93,8 +84,10 @@ def test_acquire_refuses_duplicates_and_spent_budget_without_using_it(storage: S
     assert len(storage.trials(exp)) == 2
 
 
-def test_broken_trial_gives_its_slot_back_to_acquire(storage: Storage) -> None:
-    exp = _experiment(storage, max_trials=1)
+def test_broken_trial_gives_its_slot_back_to_acquire(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage, max_trials=1)
     trial = _acquire(storage, exp, 1)
     assert _acquire(storage, exp, 2) is CreateRefusal.BUDGET_SPENT
     storage.finish_trial(trial, TrialStatus.BROKEN, error="boom", exit_code=1)
@@ -122,11 +115,13 @@ def _hammer(url: str, exp: int, seed: int, results: Any) -> None:
 
 
 @pytest.mark.slow
-def test_concurrent_acquire_makes_exactly_max_trials_despite_collisions(db_url: str) -> None:
+def test_concurrent_acquire_makes_exactly_max_trials_despite_collisions(
+    db_url: str, new_experiment: Callable[..., int]
+) -> None:
     """Six processes draw from 12 points with a budget of 8: many proposals collide,
     and no collision may cost budget or make a trial too many."""
     storage = Storage(db_url)
-    exp = _experiment(storage, max_trials=8)
+    exp = new_experiment(storage, max_trials=8)
     context = multiprocessing.get_context("spawn")
     results = context.SimpleQueue()
     workers = [
@@ -146,8 +141,10 @@ def test_concurrent_acquire_makes_exactly_max_trials_despite_collisions(db_url: 
     assert len({t.params_hash for t in trials}) == 8
 
 
-def test_history_keeps_id_order_and_counts_as_trials_change(storage: Storage) -> None:
-    exp = _experiment(storage)
+def test_history_keeps_id_order_and_counts_as_trials_change(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage)
     history = TrialHistory(storage, exp)
     first, second, third = (_acquire(storage, exp, x) for x in (1, 2, 3))
     assert [t.id for t in history.refresh()] == [first.id, second.id, third.id]
@@ -189,12 +186,14 @@ def test_history_places_trials_that_arrive_out_of_id_order() -> None:
     assert len(history) == 4
 
 
-def test_heartbeats_reuse_pooled_connections(storage: Storage) -> None:
+def test_heartbeats_reuse_pooled_connections(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
     """A beat borrows a pooled connection: beating many times opens at most one more
     connection (the heartbeat thread's) than the worker's own."""
     from orionlite.heartbeat import Heartbeat
 
-    exp = _experiment(storage)
+    exp = new_experiment(storage)
     trial = _acquire(storage, exp, 1)
     opened = storage.connections_opened
     with Heartbeat(storage, trial, 0.02):
@@ -212,7 +211,9 @@ def _pg_url(postgres: Any, database: str) -> str:
     return f"{base}/{database}"
 
 
-def test_postgres_reads_stay_incremental_while_another_transaction_lasts(postgres: Any) -> None:
+def test_postgres_reads_stay_incremental_while_another_transaction_lasts(
+    postgres: Any, new_experiment: Callable[..., int]
+) -> None:
     """A transaction left open on the server, even in another database, holds back the
     snapshot's xmin: a watermark taken from xmin would make every read fetch again all
     that changed since it began."""
@@ -223,7 +224,7 @@ def test_postgres_reads_stay_incremental_while_another_transaction_lasts(postgre
     pin = psycopg.connect(postgres.admin_url)
     try:
         pin.execute("SELECT pg_current_xact_id()")  # an open transaction with an id
-        exp = _experiment(storage)
+        exp = new_experiment(storage)
         for x in range(5):
             storage.finish_trial(_acquire(storage, exp, x), TrialStatus.COMPLETED, objective=0.0)
         rows, watermark = storage.fetch_changed_trials(exp, 0)
@@ -239,7 +240,9 @@ def test_postgres_reads_stay_incremental_while_another_transaction_lasts(postgre
         postgres.drop(database)
 
 
-def test_postgres_reads_catch_a_change_committed_after_the_read(postgres: Any) -> None:
+def test_postgres_reads_catch_a_change_committed_after_the_read(
+    postgres: Any, new_experiment: Callable[..., int]
+) -> None:
     """A change made by a transaction still running when the reader read (so invisible
     to it, with an id below the snapshot's xmax) must come with the next read."""
     import psycopg
@@ -249,7 +252,7 @@ def test_postgres_reads_catch_a_change_committed_after_the_read(postgres: Any) -
     storage = Storage(url)
     writer = psycopg.connect(url)
     try:
-        exp = _experiment(storage)
+        exp = new_experiment(storage)
         trial = _acquire(storage, exp, 1)
         _, watermark = storage.fetch_changed_trials(exp, 0)
         writer.execute(

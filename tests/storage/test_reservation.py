@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,61 +13,54 @@ from orionlite.records import TrialRecord, TrialStatus
 from orionlite.storage import CreateRefusal, Storage
 
 
-def _experiment(storage: Storage, max_trials: int | None = None) -> int:
-    record = storage.create_experiment(
-        {
-            "name": "exp",
-            "version": 1,
-            "space": {},
-            "algorithm": {"random": {"seed": None}},
-            "command": None,
-            "max_trials": max_trials,
-            "max_broken": 3,
-            "working_dir": None,
-            "metadata": {},
-        }
-    )
-    assert record is not None
-    return record.id
-
-
 def _create(storage: Storage, exp: int, x: Any, worker: str = "w1", lease: float = 60.0) -> Any:
-    return storage.create_trial(exp, {"x": x}, f"hash-{x}", worker, lease)
+    """With nothing waiting to be reserved, acquiring creates the proposed trial."""
+    return storage.acquire_trial(exp, {"x": x}, f"hash-{x}", worker, lease)
 
 
-def test_created_trial_is_reserved_by_its_creator(storage: Storage) -> None:
-    exp = _experiment(storage)
+def test_created_trial_is_reserved_by_its_creator(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage)
     trial = _create(storage, exp, 1)
     assert isinstance(trial, TrialRecord)
     assert (trial.status, trial.reserved_by, trial.attempt) == (TrialStatus.RESERVED, "w1", 1)
     assert trial.params == {"x": 1}
 
 
-def test_same_parameters_are_refused_and_do_not_use_budget(storage: Storage) -> None:
-    exp = _experiment(storage, max_trials=2)
+def test_same_parameters_are_refused_and_do_not_use_budget(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage, max_trials=2)
     assert isinstance(_create(storage, exp, 1), TrialRecord)
     assert _create(storage, exp, 1, worker="w2") is CreateRefusal.DUPLICATE
     assert isinstance(_create(storage, exp, 2), TrialRecord)
     assert _create(storage, exp, 3) is CreateRefusal.BUDGET_SPENT
 
 
-def test_broken_trial_frees_its_budget_slot(storage: Storage) -> None:
-    exp = _experiment(storage, max_trials=1)
+def test_broken_trial_frees_its_budget_slot(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage, max_trials=1)
     trial = _create(storage, exp, 1)
     assert _create(storage, exp, 2) is CreateRefusal.BUDGET_SPENT
     storage.finish_trial(trial, TrialStatus.BROKEN, error="boom", exit_code=1)
     assert isinstance(_create(storage, exp, 2), TrialRecord)
 
 
-def test_completed_trial_keeps_its_budget_slot(storage: Storage) -> None:
-    exp = _experiment(storage, max_trials=1)
+def test_completed_trial_keeps_its_budget_slot(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage, max_trials=1)
     storage.finish_trial(_create(storage, exp, 1), TrialStatus.COMPLETED, objective=0.5)
     assert _create(storage, exp, 2) is CreateRefusal.BUDGET_SPENT
     assert not storage.has_unfinished(exp)
 
 
-def test_interrupted_trial_is_reserved_again_with_a_new_token(storage: Storage) -> None:
-    exp = _experiment(storage)
+def test_interrupted_trial_is_reserved_again_with_a_new_token(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage)
     trial = _create(storage, exp, 1)
     storage.finish_trial(trial, TrialStatus.INTERRUPTED)
     again = storage.reserve_trial(exp, "w2", 60.0)
@@ -75,8 +69,10 @@ def test_interrupted_trial_is_reserved_again_with_a_new_token(storage: Storage) 
     assert storage.reserve_trial(exp, "w3", 60.0) is None
 
 
-def test_live_lease_is_not_reclaimed_but_expired_one_is(storage: Storage) -> None:
-    exp = _experiment(storage)
+def test_live_lease_is_not_reclaimed_but_expired_one_is(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage)
     trial = _create(storage, exp, 1, lease=60.0)
     assert storage.reserve_trial(exp, "w2", 60.0) is None
     assert storage.heartbeat(trial, 0.05)
@@ -86,8 +82,10 @@ def test_live_lease_is_not_reclaimed_but_expired_one_is(storage: Storage) -> Non
     assert reclaimed.attempt == trial.attempt + 1
 
 
-def test_stale_token_cannot_write_or_heartbeat(storage: Storage) -> None:
-    exp = _experiment(storage)
+def test_stale_token_cannot_write_or_heartbeat(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage)
     trial = _create(storage, exp, 1, lease=0.05)
     time.sleep(0.3)
     new_owner = storage.reserve_trial(exp, "w2", 60.0)
@@ -105,9 +103,11 @@ def test_stale_token_cannot_write_or_heartbeat(storage: Storage) -> None:
     )
 
 
-def test_finishing_twice_with_the_same_token_is_idempotent(storage: Storage) -> None:
+def test_finishing_twice_with_the_same_token_is_idempotent(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
     """A retried write whose first commit succeeded (ack lost) must not be an error."""
-    exp = _experiment(storage)
+    exp = new_experiment(storage)
     trial = _create(storage, exp, 1)
     storage.finish_trial(trial, TrialStatus.COMPLETED, objective=0.25)
     storage.finish_trial(trial, TrialStatus.COMPLETED, objective=0.25)
@@ -115,8 +115,10 @@ def test_finishing_twice_with_the_same_token_is_idempotent(storage: Storage) -> 
         storage.finish_trial(trial, TrialStatus.BROKEN, error="late")
 
 
-def test_incremental_reads_return_only_what_changed(storage: Storage) -> None:
-    exp = _experiment(storage)
+def test_incremental_reads_return_only_what_changed(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage)
     first = _create(storage, exp, 1)
     second = _create(storage, exp, 2)
     rows, watermark = storage.fetch_changed_trials(exp, 0)
@@ -130,8 +132,8 @@ def test_incremental_reads_return_only_what_changed(storage: Storage) -> None:
     assert [(t.id, t.status) for t in rows] == [(first.id, TrialStatus.COMPLETED)]
 
 
-def test_counts_best_and_last_broken(storage: Storage) -> None:
-    exp = _experiment(storage)
+def test_counts_best_and_last_broken(storage: Storage, new_experiment: Callable[..., int]) -> None:
+    exp = new_experiment(storage)
     storage.finish_trial(_create(storage, exp, 1), TrialStatus.COMPLETED, objective=0.5)
     storage.finish_trial(_create(storage, exp, 2), TrialStatus.COMPLETED, objective=0.1)
     storage.finish_trial(_create(storage, exp, 3), TrialStatus.BROKEN, error="first")
@@ -144,8 +146,10 @@ def test_counts_best_and_last_broken(storage: Storage) -> None:
     assert last is not None and last.error == "second"
 
 
-def test_experiment_name_and_version_are_unique(storage: Storage) -> None:
-    _experiment(storage)
+def test_experiment_name_and_version_are_unique(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    new_experiment(storage)
     duplicate = storage.create_experiment(
         {
             "name": "exp",
@@ -162,10 +166,10 @@ def test_experiment_name_and_version_are_unique(storage: Storage) -> None:
     assert duplicate is None
 
 
-def test_storage_pickles_as_its_url(storage: Storage) -> None:
+def test_storage_pickles_as_its_url(storage: Storage, new_experiment: Callable[..., int]) -> None:
     import pickle
 
-    exp = _experiment(storage)
+    exp = new_experiment(storage)
     clone = pickle.loads(pickle.dumps(storage))
     assert clone.url == storage.url
     record = clone.get_experiment_by_id(exp)

@@ -37,7 +37,7 @@ def add_trial(
 ) -> TrialRecord:
     """Create a trial as a worker would (reserved), then finish it with ``status``."""
     storage = experiment.storage
-    created = storage.create_trial(experiment.id, params, hash_params(params), worker, 60.0)
+    created = storage.acquire_trial(experiment.id, params, hash_params(params), worker, 60.0)
     assert isinstance(created, TrialRecord), created
     if status is TrialStatus.RESERVED:
         return created
