@@ -13,7 +13,7 @@ import random
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from orionlite.errors import ReservationLostError, TooManyBrokenTrialsError
 from orionlite.experiment import Experiment, Wait
@@ -57,7 +57,6 @@ class WorkerReport:
     completed: int = 0
     broken: int = 0
     lost: int = 0
-    finished: list[TrialRecord] = field(default_factory=list)
 
 
 def new_worker_id() -> str:
@@ -173,8 +172,7 @@ class Worker:
                 extra={"action": "trial_lost", "trial_id": trial.id},
             )
             return None
-        status = self._record(trial, outcome, report)
-        return status
+        return self._record(trial, outcome, report)
 
     def _record(
         self, trial: TrialRecord, outcome: TrialOutcome, report: WorkerReport
@@ -197,8 +195,6 @@ class Worker:
             report.lost += 1
             log.warning("%s", exc, extra={"action": "trial_lost", "trial_id": trial.id})
             return None
-        finished = _finished_copy(trial, outcome)
-        report.finished.append(finished)
         if status is TrialStatus.COMPLETED:
             report.completed += 1
             log.info(
@@ -256,20 +252,6 @@ class Worker:
             hint="Fix the script (each trial's output is in stdout.log and stderr.log in "
             "its folder), then run hunt again; raise --max-broken to tolerate more.",
         )
-
-
-def _finished_copy(trial: TrialRecord, outcome: TrialOutcome) -> TrialRecord:
-    from dataclasses import replace
-
-    assert outcome.status is not None
-    return replace(
-        trial,
-        status=outcome.status,
-        objective=outcome.objective,
-        results=outcome.results,
-        exit_code=outcome.exit_code,
-        error=outcome.error,
-    )
 
 
 def _format_value(value: object) -> str:
