@@ -147,12 +147,6 @@ class WorkonResult:
     lost: int
 
 
-@dataclass
-class _Held:
-    record: TrialRecord
-    heartbeat: Heartbeat
-
-
 class ExperimentClient:
     """One experiment, opened from Python. Made by :func:`build_experiment` (can run
     trials) or :func:`get_experiment` (read-only).
@@ -173,7 +167,8 @@ class ExperimentClient:
         self.read_only = read_only
         self.heartbeat = heartbeat
         self.worker_id = new_worker_id()
-        self._held: dict[int, _Held] = {}
+        self._held: dict[int, TrialRecord] = {}
+        self._heartbeat = Heartbeat(experiment.storage, heartbeat)
         self._lock = threading.RLock()
 
     # -- identity -----------------------------------------------------------------------
@@ -268,6 +263,7 @@ class ExperimentClient:
                 self.release(trial_id)
             except OrionliteError as exc:
                 log.warning("could not release trial %s: %s", trial_id, exc)
+        self._heartbeat.close()
         self.storage.close()
 
     # -- reading --------------------------------------------------------------------
@@ -416,9 +412,8 @@ class ExperimentClient:
             with self._lock:
                 acquired = self._experiment.acquire(self.worker_id, lease_seconds(self.heartbeat))
                 if isinstance(acquired, TrialRecord):
-                    heartbeat = Heartbeat(self.storage, acquired, self.heartbeat)
-                    heartbeat.__enter__()
-                    self._held[acquired.id] = _Held(acquired, heartbeat)
+                    self._heartbeat.hold(acquired)
+                    self._held[acquired.id] = acquired
                     (self.working_dir / str(acquired.id)).mkdir(parents=True, exist_ok=True)
                     return Trial.from_record(acquired, self.working_dir, client=self)
             if acquired is not Wait.BUSY:
@@ -491,7 +486,7 @@ class ExperimentClient:
             # Never hide the user's own exception behind ours.
             log.warning("trial %s could not be recorded: %s", trial.id, failure)
 
-    def _held_trial(self, trial_id: int) -> _Held:
+    def _held_trial(self, trial_id: int) -> TrialRecord:
         held = self._held.get(trial_id)
         if held is None:
             current = self.storage.get_trial(trial_id)
@@ -503,14 +498,12 @@ class ExperimentClient:
             )
         return held
 
-    def _finish(self, held: _Held, status: TrialStatus, **values: Any) -> Trial:
+    def _finish(self, held: TrialRecord, status: TrialStatus, **values: Any) -> Trial:
         try:
-            self.storage.finish_trial(held.record, status, **values)
+            self.storage.finish_trial(held, status, **values)
         finally:
-            held.heartbeat.__exit__(None, None, None)
-        record = self.storage.get_trial(held.record.id) or replace(
-            held.record, status=status, **values
-        )
+            self._heartbeat.drop(held)
+        record = self.storage.get_trial(held.id) or replace(held, status=status, **values)
         return self._trial(record)
 
     def _check_broken(self) -> None:
@@ -647,7 +640,8 @@ class ExperimentClient:
             working_dir=str(self.working_dir),
         )
         tasks = [task] * n_workers
-        return self._conclude(run_workers(tasks, executor, dask_client=client), n_workers)
+        fan = run_workers(tasks, executor, dask_client=client, local_storage=self.storage)
+        return self._conclude(fan, n_workers)
 
     def _conclude(self, fan: FanOut, n_workers: int) -> WorkonResult:
         from orionlite.executors import overall_reason

@@ -42,6 +42,7 @@ from orionlite.errors import MissingExtraError, OrionliteError, WorkerCrashedErr
 from orionlite.signals import StopRequest
 
 if TYPE_CHECKING:
+    from orionlite.storage import Storage
     from orionlite.worker import WorkerExit, WorkerReport, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -487,16 +488,22 @@ class FanOut:
     signum: int | None = None  # the first signal the parent received
 
 
-def run_worker_task(task: WorkerTask) -> WorkerResult:
+def run_worker_task(task: WorkerTask, storage: Storage | None = None) -> WorkerResult:
     """One full masterless worker calling ``task.fn``; never raises (errors are data, so
-    a failure cannot make joblib or Dask tear down the workers still running)."""
+    a failure cannot make joblib or Dask tear down the workers still running).
+
+    ``storage``: the caller's, when the worker runs in the caller's process (its pooled
+    connection and checked schema serve again; it is left open). Elsewhere the worker
+    opens its own from ``task.storage_url``.
+    """
     from orionlite.experiment import Experiment
     from orionlite.function_runner import FunctionRunner
     from orionlite.storage import Storage
     from orionlite.worker import Worker
 
     stop = StopRequest()
-    storage = Storage(task.storage_url)
+    owned = storage is None
+    storage = storage or Storage(task.storage_url)
     try:
         record = storage.get_experiment_by_id(task.experiment_id)
         if record is None:
@@ -521,7 +528,8 @@ def run_worker_task(task: WorkerTask) -> WorkerResult:
             task.channel.set(1)
         return WorkerResult(None, portable_error(exc) if task.portable else exc, stop.signum)
     finally:
-        storage.close()
+        if owned:
+            storage.close()
     if error is not None and task.channel is not None:
         task.channel.set(1)
     return WorkerResult(report, error, stop.signum)
@@ -550,10 +558,17 @@ def check_picklable(fn: Callable[..., Any], executor: str) -> None:
         ) from exc
 
 
-def run_workers(tasks: Sequence[WorkerTask], executor: str, *, dask_client: Any = None) -> FanOut:
-    """Run every task to its end with ``executor``; one joblib task runs right here."""
+def run_workers(
+    tasks: Sequence[WorkerTask],
+    executor: str,
+    *,
+    dask_client: Any = None,
+    local_storage: Storage | None = None,
+) -> FanOut:
+    """Run every task to its end with ``executor``; one joblib task runs right here, on
+    ``local_storage`` if given (see :func:`run_worker_task`)."""
     if executor == "joblib" and len(tasks) == 1:
-        result = run_worker_task(tasks[0])
+        result = run_worker_task(tasks[0], local_storage)
         return FanOut([result], result.signum)
     if executor == "joblib":
         return _run_joblib(tasks)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from orionlite.algorithms import algorithm_spec, make_algorithm
 from orionlite.errors import ExperimentConflictError, ExperimentNotFoundError, SpaceError
 from orionlite.history import TrialHistory
-from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
+from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.space import Space, hash_params
 from orionlite.storage import CreateRefusal, Storage
 
@@ -85,7 +85,11 @@ class Experiment:
         return self._history.count(status)
 
     def acquire(
-        self, worker_id: str, lease_s: float, history: list[TrialRecord] | None = None
+        self,
+        worker_id: str,
+        lease_s: float,
+        history: list[TrialRecord] | None = None,
+        pending: PendingResult | None = None,
     ) -> TrialRecord | Wait:
         """Reserve a trial for ``worker_id``: a waiting one first, else a new suggestion.
 
@@ -99,7 +103,23 @@ class Experiment:
         when the history shows trials waiting (new or interrupted), so that no suggestion
         is computed for nothing, and whenever the algorithm has nothing to propose, so that
         a dead worker's trial is still taken over once its lease runs out.
+
+        ``pending``, a result taken in with :meth:`remember`, is recorded in that write
+        where the storage allows, else first; it is always recorded when this returns.
         """
+        try:
+            return self._acquire(worker_id, lease_s, history, pending)
+        finally:
+            if pending is not None and pending.lost is None:
+                self.storage.record_pending(pending)
+
+    def _acquire(
+        self,
+        worker_id: str,
+        lease_s: float,
+        history: list[TrialRecord] | None,
+        pending: PendingResult | None,
+    ) -> TrialRecord | Wait:
         if history is None:
             history = self.history()
         waiting = self.count(TrialStatus.NEW) + self.count(TrialStatus.INTERRUPTED)
@@ -125,6 +145,7 @@ class Experiment:
                 worker_id,
                 lease_s,
                 proposal.parent_trial_id,
+                pending if pending is not None and pending.lost is None else None,
             )
             if isinstance(acquired, TrialRecord):
                 return acquired
@@ -132,6 +153,10 @@ class Experiment:
                 return Wait.BUSY if self.storage.has_unfinished(self.id) else Wait.DONE
             self.algorithm.salt = secrets.randbits(32)
         return Wait.BUSY
+
+    def remember(self, pending: PendingResult) -> None:
+        """Take in a result that :meth:`acquire` will record with the next reservation."""
+        self._history.remember(pending.trial, pending.status, pending.values)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
-"""Keep a reservation alive while its trial runs, and notice when it is lost."""
+"""Keep reservations alive while their trials run, and notice when one is lost."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from orionlite.errors import OrionliteError
 from orionlite.records import TrialRecord
@@ -21,61 +24,112 @@ def lease_seconds(heartbeat_s: float) -> float:
     return heartbeat_s * LEASE_INTERVALS
 
 
-class Heartbeat:
-    """A background thread extending the trial's lease every ``interval_s`` seconds.
+@dataclass
+class _Held:
+    trial: TrialRecord
+    due: float
+    lost: threading.Event = field(default_factory=threading.Event)
 
-    ``lost`` is set when the database says another worker owns the trial now (our lease
-    expired, e.g. the machine was suspended): the runner then stops the trial's process.
+
+class Heartbeat:
+    """One background thread extending the lease of every trial its owner holds, each
+    ``interval_s`` seconds after it was taken and then every ``interval_s`` seconds.
+
+    One thread per worker (or client), started on first use and kept: starting and
+    joining a thread per trial cost a worker four thread switches per trial, a measurable
+    share of a short trial's coordination (docs/benchmarks.md). Taking a trial does not
+    wake the thread: it never sleeps longer than one interval, so it is always awake
+    before a new trial's first beat is due.
+
+    ``hold`` returns the trial's ``lost`` event, set when the database says another
+    worker owns the trial now (its lease expired, e.g. the machine was suspended): the
+    runner then stops the trial's process.
     """
 
-    def __init__(self, storage: Storage, trial: TrialRecord, interval_s: float) -> None:
+    def __init__(self, storage: Storage, interval_s: float) -> None:
         self._storage = storage
-        self._trial = trial
         self._interval_s = interval_s
-        self.lost = threading.Event()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"heartbeat-{trial.id}", daemon=True
-        )
+        self._lease_s = lease_seconds(interval_s)
+        self._held: dict[int, _Held] = {}
+        self._wakeup = threading.Condition()
+        # The running thread; it leaves once this is no longer itself (see close).
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
+    def hold(self, trial: TrialRecord) -> threading.Event:
+        """Start beating for ``trial``; returns its ``lost`` event."""
+        held = _Held(trial, time.monotonic() + self._interval_s)
+        with self._wakeup:
+            self._held[trial.id] = held
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+                self._thread.start()
+        return held.lost
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stopped.set()
-        # Normally instant (the thread waits on ``_stopped``). A thread stuck retrying a
-        # heartbeat through a database outage is not waited for: it is a daemon, its
-        # late write is harmless (the token no longer matches once the trial is
-        # recorded), and the worker must be free to record the trial or leave.
-        self._thread.join(timeout=max(1.0, self._interval_s))
+    def drop(self, trial: TrialRecord) -> None:
+        """Stop beating for ``trial``. A beat already under way is not waited for: its
+        write is harmless once the trial is recorded (the token no longer matches)."""
+        with self._wakeup:
+            self._held.pop(trial.id, None)
 
-    def _beat(self) -> None:
-        lease = lease_seconds(self._interval_s)
-        while not self._stopped.wait(self._interval_s):
-            try:
-                alive = self._storage.heartbeat(self._trial, lease)
-            except Exception as exc:
-                # Never let this thread die: a dead heartbeat thread would leave the trial
-                # running with a lease nobody extends, and its result refused at the end.
-                # Outages are already retried inside ``heartbeat`` (one log line for the
-                # whole process); what reaches here is an outage past its deadline or an
-                # unexpected error. Keep beating: if the database answers again before
-                # the lease ends nothing is lost, and if not, the final write says so.
-                message = exc.message if isinstance(exc, OrionliteError) else repr(exc)
-                log.warning(
-                    "heartbeat of trial %s failed, the trial keeps running: %s",
-                    self._trial.id,
-                    message.splitlines()[0] if message else type(exc).__name__,
-                    exc_info=log.isEnabledFor(logging.DEBUG),
-                    extra={"action": "heartbeat_failed", "trial_id": self._trial.id},
-                )
-                continue
-            if not alive:
-                self.lost.set()
-                return
+    @contextmanager
+    def keep(self, trial: TrialRecord) -> Iterator[threading.Event]:
+        """``hold`` for the duration of a block."""
+        lost = self.hold(trial)
+        try:
+            yield lost
+        finally:
+            self.drop(trial)
+
+    def close(self) -> None:
+        """Stop the thread (a later ``hold`` starts another). One stuck retrying a beat
+        through a database outage is not waited for long: it is a daemon, and its late
+        write is harmless."""
+        with self._wakeup:
+            self._held.clear()
+            self._wakeup.notify()
+            thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=max(1.0, self._interval_s))
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        while True:
+            with self._wakeup:
+                if self._thread is not me:
+                    return
+                now = time.monotonic()
+                due = [held for held in self._held.values() if held.due <= now]
+                if not due:
+                    later = (held.due for held in self._held.values())
+                    self._wakeup.wait(min(later, default=now + self._interval_s) - now)
+                    continue
+                for held in due:
+                    held.due = now + self._interval_s
+            for held in due:
+                self._beat(held)
+
+    def _beat(self, held: _Held) -> None:
+        trial = held.trial
+        try:
+            alive = self._storage.heartbeat(trial, self._lease_s)
+        except Exception as exc:
+            # Never let this thread die: a dead heartbeat thread would leave the trial
+            # running with a lease nobody extends, and its result refused at the end.
+            # Outages are already retried inside ``heartbeat`` (one log line for the
+            # whole process); what reaches here is an outage past its deadline or an
+            # unexpected error. Keep beating: if the database answers again before
+            # the lease ends nothing is lost, and if not, the final write says so.
+            message = exc.message if isinstance(exc, OrionliteError) else repr(exc)
+            log.warning(
+                "heartbeat of trial %s failed, the trial keeps running: %s",
+                trial.id,
+                message.splitlines()[0] if message else type(exc).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+                extra={"action": "heartbeat_failed", "trial_id": trial.id},
+            )
+            return
+        if not alive:
+            with self._wakeup:
+                if self._held.get(trial.id) is held:
+                    del self._held[trial.id]
+            held.lost.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from orionlite.records import TrialStatus
@@ -17,6 +18,18 @@ if TYPE_CHECKING:
 
 # Fields of a TrialRecord that a finishing worker writes (see Worker._record).
 _RECORDED = ("objective", "results", "exit_code", "error", "retries")
+
+
+class TrialList(list["TrialRecord"]):
+    """The trials of a history read, in creation order, with ``params_hashes``: the hash
+    of every trial's parameters, kept by the history as trials arrive (shared, not
+    copied: current as of the latest refresh, for algorithms to read right away)."""
+
+    __slots__ = ("params_hashes",)
+
+    def __init__(self, trials: list[TrialRecord], params_hashes: AbstractSet[str]) -> None:
+        super().__init__(trials)
+        self.params_hashes = params_hashes
 
 
 class TrialHistory:
@@ -38,9 +51,13 @@ class TrialHistory:
         self._ids: list[int] = []
         self._trials: list[TrialRecord] = []
         self._counts: Counter[TrialStatus] = Counter()
+        self._params_hashes: set[str] = set()
+        # Trials whose end this worker took in (remember) but has not read back yet, by id,
+        # with their attempt: a read may still bring their reservation, which is older.
+        self._own_ends: dict[int, int] = {}
         self._read_at_finish = False
 
-    def refresh(self, reuse_finish_read: bool = False) -> list[TrialRecord]:
+    def refresh(self, reuse_finish_read: bool = False) -> TrialList:
         """Read what changed. With ``reuse_finish_read``, a read made by :meth:`finish`
         just before (and nothing else since) stands in for it: the worker loop records a
         result and reads the history at once, then starts its next trial."""
@@ -63,28 +80,39 @@ class TrialHistory:
         Raises ReservationLostError.
         """
         self._read_at_finish = False
-        known = {name: values[name] for name in _RECORDED if name in values}
-        mine = dataclasses.replace(trial, status=status, **known)
         if status is not TrialStatus.COMPLETED:
             self._storage.finish_trial(trial, status, **values)
-            self.merge([mine])
+            self.remember(trial, status, values)
             return
         changed, self._watermark = self._storage.finish_and_read(
             trial, status, self._watermark, **values
         )
-        self.merge([mine, *changed])
+        self.remember(trial, status, values)
+        self.merge(changed)  # may hold this trial's reservation, which stays behind
         self._read_at_finish = True
+
+    def remember(self, trial: TrialRecord, status: TrialStatus, values: dict[str, Any]) -> None:
+        """Take in this worker's own end of ``trial``, written or about to be (a
+        ``PendingResult``): the next suggestion must know it either way."""
+        known = {name: values[name] for name in _RECORDED if name in values}
+        self._own_ends[trial.id] = trial.attempt
+        self._store(dataclasses.replace(trial, status=status, **known), own=True)
 
     def merge(self, changed: list[TrialRecord]) -> None:
         """Take in new versions of trials (and new trials), keeping id order and counts."""
         for trial in changed:
             self._store(trial)
 
-    def _store(self, trial: TrialRecord) -> None:
+    def _store(self, trial: TrialRecord, own: bool = False) -> None:
+        if not own and trial.id in self._own_ends:
+            if trial.attempt == self._own_ends[trial.id] and trial.status is TrialStatus.RESERVED:
+                return  # our own reservation, older than the end we know
+            del self._own_ends[trial.id]
         ids = self._ids
         if not ids or trial.id > ids[-1]:
             ids.append(trial.id)
             self._trials.append(trial)
+            self._params_hashes.add(trial.params_hash)
         else:
             index = bisect.bisect_left(ids, trial.id)
             if index < len(ids) and ids[index] == trial.id:
@@ -93,12 +121,14 @@ class TrialHistory:
             else:
                 ids.insert(index, trial.id)
                 self._trials.insert(index, trial)
+                self._params_hashes.add(trial.params_hash)
         self._counts[trial.status] += 1
 
     @property
-    def trials(self) -> list[TrialRecord]:
-        """Trials in creation order, as of the last refresh (a copy the caller may keep)."""
-        return list(self._trials)
+    def trials(self) -> TrialList:
+        """Trials in creation order, as of the last refresh (a copy the caller may keep;
+        its ``params_hashes`` is not one)."""
+        return TrialList(self._trials, self._params_hashes)
 
     def count(self, status: TrialStatus) -> int:
         """How many trials had ``status`` at the last refresh."""

@@ -80,3 +80,15 @@ class TrialRecord:
         if self.started_at is None or self.ended_at is None:
             return None
         return self.ended_at - self.started_at
+
+
+@dataclass
+class PendingResult:
+    """A completed trial's result that a worker records in the same transaction as its
+    next reservation (see ``Worker``). ``lost`` is None until written, then whether the
+    trial turned out to belong to another worker (its result refused)."""
+
+    trial: TrialRecord
+    status: TrialStatus
+    values: dict[str, Any]
+    lost: bool | None = None

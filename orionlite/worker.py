@@ -6,20 +6,24 @@ differs (a command line or a Python function).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
 import random
 import socket
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from orionlite.errors import ReservationLostError, TooManyBrokenTrialsError
 from orionlite.experiment import Experiment, Wait
 from orionlite.heartbeat import Heartbeat, lease_seconds
 from orionlite.outcome import TrialOutcome, TrialRunner
-from orionlite.records import TrialRecord, TrialStatus
+from orionlite.records import PendingResult, TrialRecord, TrialStatus
 from orionlite.signals import StopRequest
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,12 @@ log = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT_S = 30.0
 _MIN_POLL_S = 0.05
 _MAX_POLL_S = 2.0
+# A completed trial that ran for less than this is recorded in the same transaction as
+# the worker's next reservation, where the storage allows (SQLite: one write lock and one
+# fsync per trial instead of two). Until then only this worker knows the result: a worker
+# killed in between loses it, and the trial runs again once its lease expires, which
+# costs at most this long. Longer trials are recorded the moment they end.
+_RECORD_WITH_NEXT_BELOW_S = 1.0
 # The --max-broken message lists at most this many broken trials (the latest ones).
 _MAX_BROKEN_LISTED = 10
 
@@ -65,9 +75,9 @@ def new_worker_id() -> str:
 
 
 class _Controls:
-    def __init__(self, stop: StopRequest, heartbeat: Heartbeat) -> None:
+    def __init__(self, stop: StopRequest, lost: threading.Event) -> None:
         self._stop = stop
-        self._heartbeat = heartbeat
+        self._lost = lost
 
     def interrupted(self) -> bool:
         return self._stop.requested.is_set()
@@ -76,7 +86,7 @@ class _Controls:
         return self._stop.forced.is_set()
 
     def lost(self) -> bool:
-        return self._heartbeat.lost.is_set()
+        return self._lost.is_set()
 
     def stop_signal(self) -> int:
         return self._stop.stop_signal()
@@ -98,16 +108,31 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self.stop = stop or StopRequest()
         self.worker_id = worker_id or new_worker_id()
+        self._pending: PendingResult | None = None
 
     def run(self) -> WorkerReport:
         report = WorkerReport(WorkerExit.DONE, self.worker_id)
+        self._heartbeat = Heartbeat(self.experiment.storage, self.settings.heartbeat_s)
+        try:
+            self._loop(report)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error on its way matters more
+                self._settle(report)
+            raise
+        else:
+            self._settle(report)
+        finally:
+            self._heartbeat.close()
+        return report
+
+    def _loop(self, report: WorkerReport) -> None:
         lease = lease_seconds(self.settings.heartbeat_s)
         idle_since: float | None = None
         poll = _MIN_POLL_S
         while True:
             if self.stop.requested.is_set():
                 report.reason = WorkerExit.INTERRUPTED
-                return report
+                return
             # One read of what changed per trial serves both the --max-broken check and
             # the algorithm's suggestion.
             history = self.experiment.history(reuse_finish_read=True)
@@ -115,18 +140,19 @@ class Worker:
             limit = self.settings.worker_max_trials
             if limit is not None and report.trials_run >= limit:
                 report.reason = WorkerExit.WORKER_LIMIT
-                return report
-            acquired = self.experiment.acquire(self.worker_id, lease, history)
+                return
+            acquired = self.experiment.acquire(self.worker_id, lease, history, self._pending)
+            self._settle(report)
             if isinstance(acquired, Wait):
                 if acquired is not Wait.BUSY:
                     report.reason = WorkerExit(acquired.value)
-                    return report
+                    return
                 now = time.monotonic()
                 idle_since = idle_since or now
                 timeout = self.settings.idle_timeout_s
                 if timeout is not None and now - idle_since >= timeout:
                     report.reason = WorkerExit.IDLE
-                    return report
+                    return
                 # Jittered backoff: idle workers should not hammer the database in step.
                 self.stop.requested.wait(poll * random.uniform(0.5, 1.5))
                 poll = min(_MAX_POLL_S, poll * 2)
@@ -136,10 +162,10 @@ class Worker:
                 # Stopped while reserving: give the trial back rather than start it.
                 self._give_back(acquired)
                 report.reason = WorkerExit.INTERRUPTED
-                return report
+                return
             if self._run_trial(acquired, report) is TrialStatus.INTERRUPTED:
                 report.reason = WorkerExit.INTERRUPTED
-                return report
+                return
 
     def _give_back(self, trial: TrialRecord) -> None:
         try:
@@ -151,19 +177,24 @@ class Worker:
         log.info(
             "trial %s started: %s",
             trial.id,
-            _format_params(trial.params),
+            _Formatted(_format_params, trial.params),
             extra={"action": "trial_started", "trial_id": trial.id},
         )
-        with Heartbeat(self.experiment.storage, trial, self.settings.heartbeat_s) as heartbeat:
-            # While the trial's process runs, a second Ctrl-C kills it (and the trial is
-            # still recorded interrupted); elsewhere it raises KeyboardInterrupt.
-            self.stop.trial_running = True
-            try:
-                outcome = self.runner.run(trial, _Controls(self.stop, heartbeat))
-            finally:
-                self.stop.trial_running = False
+        lost = self._heartbeat.hold(trial)
+        started = time.monotonic()
+        # While the trial's process runs, a second Ctrl-C kills it (and the trial is
+        # still recorded interrupted); elsewhere it raises KeyboardInterrupt.
+        self.stop.trial_running = True
+        try:
+            outcome = self.runner.run(trial, _Controls(self.stop, lost))
+        except BaseException:
+            self._heartbeat.drop(trial)
+            raise
+        finally:
+            self.stop.trial_running = False
         report.trials_run += 1
         if outcome.lost:
+            self._heartbeat.drop(trial)
             report.lost += 1
             log.warning(
                 "trial %s was reclaimed by another worker after this worker's heartbeat "
@@ -172,10 +203,10 @@ class Worker:
                 extra={"action": "trial_lost", "trial_id": trial.id},
             )
             return None
-        return self._record(trial, outcome, report)
+        return self._record(trial, outcome, time.monotonic() - started, report)
 
     def _record(
-        self, trial: TrialRecord, outcome: TrialOutcome, report: WorkerReport
+        self, trial: TrialRecord, outcome: TrialOutcome, ran_s: float, report: WorkerReport
     ) -> TrialStatus | None:
         assert outcome.status is not None
         status = outcome.status
@@ -185,6 +216,18 @@ class Worker:
             "exit_code": outcome.exit_code,
             "error": outcome.error,
         }
+        if (
+            status is TrialStatus.COMPLETED
+            and ran_s < _RECORD_WITH_NEXT_BELOW_S
+            and self.experiment.storage.records_with_acquisition
+            and not self.stop.requested.is_set()
+        ):
+            # Recorded with the next reservation, in one transaction (the heartbeat keeps
+            # the trial until then): see _RECORD_WITH_NEXT_BELOW_S.
+            self._pending = PendingResult(trial, status, values)
+            self.experiment.remember(self._pending)
+            return status
+        self._heartbeat.drop(trial)
         retrying = status is TrialStatus.BROKEN and trial.retries < self.settings.max_retries
         if retrying:
             values["retries"] = trial.retries + 1
@@ -195,12 +238,45 @@ class Worker:
             report.lost += 1
             log.warning("%s", exc, extra={"action": "trial_lost", "trial_id": trial.id})
             return None
+        self._recorded(trial, status, outcome, retrying, report)
+        return status
+
+    def _settle(self, report: WorkerReport) -> None:
+        """Record the pending result if no reservation took it along, and report it."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            if pending.lost is None:
+                self.experiment.storage.record_pending(pending)
+        finally:
+            self._heartbeat.drop(pending.trial)
+        if pending.lost:
+            report.lost += 1
+            log.warning(
+                "Trial %s was reclaimed by another worker after this worker's heartbeat "
+                "expired; its result from this worker was discarded.",
+                pending.trial.id,
+                extra={"action": "trial_lost", "trial_id": pending.trial.id},
+            )
+            return
+        outcome = TrialOutcome(pending.status, objective=pending.values["objective"])
+        self._recorded(pending.trial, pending.status, outcome, False, report)
+
+    def _recorded(
+        self,
+        trial: TrialRecord,
+        status: TrialStatus,
+        outcome: TrialOutcome,
+        retrying: bool,
+        report: WorkerReport,
+    ) -> None:
         if status is TrialStatus.COMPLETED:
             report.completed += 1
             log.info(
                 "trial %s completed: objective %s",
                 trial.id,
-                _format_value(outcome.objective),
+                _Formatted(_format_value, outcome.objective),
                 extra={"action": "trial_completed", "trial_id": trial.id},
             )
         elif status is TrialStatus.BROKEN:
@@ -219,7 +295,6 @@ class Worker:
                 trial.id,
                 extra={"action": "trial_interrupted", "trial_id": trial.id},
             )
-        return status
 
     def _check_broken_limit(self) -> None:
         """Leave once the experiment (all workers together) has ``max_broken`` broken
@@ -252,6 +327,18 @@ class Worker:
             hint="Fix the script (each trial's output is in stdout.log and stderr.log in "
             "its folder), then run hunt again; raise --max-broken to tolerate more.",
         )
+
+
+class _Formatted:
+    """Formats a log argument only if the record is emitted: with logging off (the
+    Python API's default) a trial should not pay for text nobody reads."""
+
+    def __init__(self, format: Callable[[Any], str], value: Any) -> None:
+        self._format = format
+        self._value = value
+
+    def __str__(self) -> str:
+        return self._format(self._value)
 
 
 def _format_value(value: object) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from orionlite.algorithms.base import Algorithm, Proposal
-from orionlite.algorithms.common import check_seed, completed, pending, seen_hashes
+from orionlite.algorithms.common import Seen, check_seed, completed, pending, seen_hashes
 from orionlite.algorithms.ladder import Ladder, started_configurations
 from orionlite.algorithms.random_search import space_size
 from orionlite.space import hash_params
@@ -80,7 +80,7 @@ class ASHA(Algorithm):
             proposals.append(Proposal(params))
         return proposals
 
-    def _new_configuration(self, rng: np.random.Generator, seen: set[str]) -> dict[str, Any] | None:
+    def _new_configuration(self, rng: np.random.Generator, seen: Seen) -> dict[str, Any] | None:
         for _ in range(_DRAWS_PER_POINT):
             params = self.ladder.at(self.space.sample(rng), 0)
             if hash_params(params) not in seen:

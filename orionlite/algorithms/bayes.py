@@ -44,6 +44,7 @@ import numpy as np
 from orionlite.algorithms.base import Algorithm, Proposal
 from orionlite.algorithms.common import (
     NORMAL_SPAN,
+    Seen,
     check_choice,
     check_int,
     check_seed,
@@ -418,7 +419,7 @@ class BayesianOptimizer(Algorithm):
 
     # -- the first points: a scrambled Sobol sequence -------------------------------------
 
-    def _design_point(self, seen: set[str], rng: np.random.Generator) -> dict[str, Any] | None:
+    def _design_point(self, seen: Seen, rng: np.random.Generator) -> dict[str, Any] | None:
         """The first point of the design that is not in the history.
 
         With a seed the design is fixed, so colliding workers move on to its next point
@@ -447,7 +448,7 @@ class BayesianOptimizer(Algorithm):
         self,
         observed: list[TrialRecord],
         lies: list[dict[str, Any]],
-        seen: set[str],
+        seen: Seen,
         rng: np.random.Generator,
     ) -> dict[str, Any] | None:
         encoding = self.encoding

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any
 
 from orionlite.errors import ConfigError
@@ -42,9 +42,36 @@ def pending(history: Iterable[TrialRecord]) -> list[TrialRecord]:
     return [trial for trial in history if trial.status in PENDING_STATUSES]
 
 
-def seen_hashes(history: Iterable[TrialRecord]) -> set[str]:
-    """Every point of the experiment, whatever its status: none may be proposed again."""
-    return {trial.params_hash for trial in history}
+class Seen:
+    """The parameter hashes of every point of the experiment, whatever its status (none
+    may be proposed again), plus the points proposed since by this suggestion.
+
+    The history's own hash set is used as is, never copied: a worker suggests once per
+    trial, and rebuilding the set each time was the one suggestion cost that grew with
+    the history.
+    """
+
+    def __init__(self, known: Set[str]) -> None:
+        self._known = known
+        self._added: set[str] = set()
+
+    def __contains__(self, params_hash: object) -> bool:
+        return params_hash in self._known or params_hash in self._added
+
+    def add(self, params_hash: str) -> None:
+        if params_hash not in self._known:
+            self._added.add(params_hash)
+
+    def __len__(self) -> int:
+        return len(self._known) + len(self._added)
+
+
+def seen_hashes(history: Iterable[TrialRecord]) -> Seen:
+    """Every point of the experiment (see :class:`Seen`). A history read by a worker
+    carries its hash set (``TrialList.params_hashes``); any other sequence of trials is
+    hashed here."""
+    known = getattr(history, "params_hashes", None)
+    return Seen(known if known is not None else {trial.params_hash for trial in history})
 
 
 def check_seed(algorithm: str, seed: Any) -> int | None:

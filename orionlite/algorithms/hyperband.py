@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from orionlite.algorithms.base import Algorithm, Proposal
-from orionlite.algorithms.common import check_int, check_seed, completed, pending, seen_hashes
+from orionlite.algorithms.common import Seen, check_int, check_seed, completed, pending, seen_hashes
 from orionlite.algorithms.ladder import Ladder, started_configurations
 from orionlite.algorithms.random_search import space_size
 from orionlite.records import TrialStatus
@@ -110,7 +110,7 @@ class Hyperband(Algorithm):
         bracket: Bracket,
         members: list[TrialRecord],
         children: dict[int, list[TrialRecord]],
-        seen: set[str],
+        seen: Seen,
     ) -> _State:
         ladder = self.ladder
         if len(members) < bracket.size:
@@ -153,7 +153,7 @@ class Hyperband(Algorithm):
         return proposals
 
     def _new_configuration(
-        self, rng: np.random.Generator, seen: set[str], rung: int
+        self, rng: np.random.Generator, seen: Seen, rung: int
     ) -> dict[str, Any] | None:
         for _ in range(_DRAWS_PER_POINT):
             params = self.ladder.at(self.space.sample(rng), rung)

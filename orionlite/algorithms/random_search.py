@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from orionlite.algorithms.base import Algorithm, Proposal
+from orionlite.algorithms.common import Seen, seen_hashes
 from orionlite.space import Choices, Fidelity, LogUniform, Prior, Uniform, hash_params
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class RandomSearch(Algorithm):
     name = "random"
 
     def suggest(self, history: Sequence[TrialRecord], num: int = 1) -> list[Proposal]:
-        seen = {trial.params_hash for trial in history}
+        seen = seen_hashes(history)
         rng = np.random.default_rng(self.rng_seed(history))
         proposals: list[Proposal] = []
         for _ in range(num):
@@ -66,9 +67,9 @@ class RandomSearch(Algorithm):
         return proposals
 
     def is_done(self, history: Sequence[TrialRecord]) -> bool:
-        return len({trial.params_hash for trial in history}) >= space_size(self.space)
+        return len(seen_hashes(history)) >= space_size(self.space)
 
-    def _draw_unseen(self, rng: np.random.Generator, seen: set[str]) -> dict[str, Any] | None:
+    def _draw_unseen(self, rng: np.random.Generator, seen: Seen) -> dict[str, Any] | None:
         for _ in range(_DRAWS_PER_POINT):
             params = self.space.sample(rng)
             if hash_params(params) not in seen:

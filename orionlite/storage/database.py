@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from orionlite.errors import ReservationLostError
-from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
+from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.results import storable_results
 from orionlite.storage import queries, reservation
 from orionlite.storage.engine import make_engine, single_statement, transaction
@@ -31,8 +31,9 @@ class CreateRefusal(str, enum.Enum):
     DUPLICATE = "duplicate"
 
 
-class _DuplicateTrial(Exception):
-    """Internal: roll back a creation whose parameters already exist."""
+def _storable(values: dict[str, Any]) -> None:
+    if values.get("results") is not None:
+        values["results"] = storable_results(values["results"])
 
 
 class Storage:
@@ -165,6 +166,17 @@ class Storage:
         )
         return queries.record_from_values(row) if row is not None else None
 
+    @property
+    def records_with_acquisition(self) -> bool:
+        """Whether ``acquire_trial`` can record a ``PendingResult`` in its own transaction.
+
+        On SQLite every write transaction takes the database's single write lock and
+        fsyncs on commit: recording a result and reserving the next trial together halves
+        both per trial. PostgreSQL already records a result and reads the history in one
+        round trip (``finish_and_read``), and reserves in another.
+        """
+        return self.dialect == "sqlite"
+
     def acquire_trial(
         self,
         experiment_id: int,
@@ -173,6 +185,7 @@ class Storage:
         worker_id: str,
         lease_s: float,
         parent_trial_id: int | None = None,
+        pending: PendingResult | None = None,
     ) -> TrialRecord | CreateRefusal:
         """Reserve a waiting trial if there is one, else create the proposed one.
 
@@ -180,7 +193,13 @@ class Storage:
         pays one round trip on PostgreSQL (one statement) and one write lock on SQLite,
         instead of a reservation that misses and then a creation. A trial whose lease ran
         out (its worker died) is taken here, before any new one is made.
+
+        ``pending`` is recorded first, in the same transaction where
+        ``records_with_acquisition``, else on its own; its ``lost`` tells the outcome.
         """
+        if pending is not None and not self.records_with_acquisition:
+            self.record_pending(pending)
+            pending = None
         if self.dialect == "postgresql":
             outcome, row = self._run_single(
                 lambda c: reservation.acquire_postgresql(
@@ -192,19 +211,34 @@ class Storage:
             if outcome == "duplicate":
                 return CreateRefusal.DUPLICATE
             return CreateRefusal.BUDGET_SPENT
+        if pending is not None:
+            _storable(pending.values)
 
-        def work(connection: sa.Connection) -> TrialRecord | CreateRefusal:
+        def work(connection: sa.Connection) -> tuple[TrialRecord | CreateRefusal, bool]:
+            finished = pending is None or reservation.finish(
+                connection, pending.trial.id, pending.trial.attempt, pending.status, pending.values
+            )
             row = reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
             if row is not None:
-                return queries.record_from_values(row)
-            return self._create_in(
+                return queries.record_from_values(row), finished
+            created = self._create_in(
                 connection, experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
             )
+            return created, finished
 
+        acquired, finished = self._run(work, write=True)
+        if pending is not None:
+            pending.lost = not finished and self._lost(pending.trial, pending.status)
+        return acquired
+
+    def record_pending(self, pending: PendingResult) -> None:
+        """Record ``pending`` on its own; sets its ``lost``."""
         try:
-            return self._run(work, write=True)
-        except _DuplicateTrial:
-            return CreateRefusal.DUPLICATE
+            self.finish_trial(pending.trial, pending.status, **pending.values)
+        except ReservationLostError:
+            pending.lost = True
+        else:
+            pending.lost = False
 
     @staticmethod
     def _create_in(
@@ -222,7 +256,10 @@ class Storage:
             connection, experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
         )
         if row is None:
-            raise _DuplicateTrial  # rolls back, giving the budget slot back
+            # These parameters exist already: give the slot back. (Not a rollback: the
+            # transaction may also hold a result being recorded.)
+            reservation.give_back_budget(connection, experiment_id)
+            return CreateRefusal.DUPLICATE
         return queries.record_from_values(row)
 
     def heartbeat(self, trial: TrialRecord, lease_s: float) -> bool:
@@ -238,8 +275,7 @@ class Storage:
         dropped after the commit, the retried update finds nothing to do: the row is then
         read back, and a row already in the state we wrote counts as success.
         """
-        if values.get("results") is not None:
-            values["results"] = storable_results(values["results"])
+        _storable(values)
 
         def work(connection: sa.Connection) -> bool:
             return reservation.finish(connection, trial.id, trial.attempt, status, values)
@@ -264,8 +300,7 @@ class Storage:
         if self.dialect != "postgresql":
             self.finish_trial(trial, status, **values)
             return self.fetch_changed_trials(trial.experiment_id, since)
-        if values.get("results") is not None:
-            values["results"] = storable_results(values["results"])
+        _storable(values)
         key = (trial.id, trial.attempt, trial.experiment_id)
         done, changed, watermark = self._run_single(
             lambda c: reservation.finish_and_read_postgresql(c, key, status, values, since)
@@ -277,17 +312,21 @@ class Storage:
     def _check_finished_before(self, trial: TrialRecord, status: TrialStatus) -> None:
         """The token did not match: success if an earlier try of this very write committed
         (its acknowledgement lost with the connection), else ReservationLostError."""
-        current = self.get_trial(trial.id)
-        if (
-            current is not None
-            and current.attempt == trial.attempt
-            and current.reserved_by == trial.reserved_by
-            and current.status is status
-        ):
+        if not self._lost(trial, status):
             return
         raise ReservationLostError(
             f"Trial {trial.id} was reclaimed by another worker after this worker's "
             "heartbeat expired; its result from this worker was discarded.",
+        )
+
+    def _lost(self, trial: TrialRecord, status: TrialStatus) -> bool:
+        """After a recording matched no row: False if the row is already as we wrote it."""
+        current = self.get_trial(trial.id)
+        return not (
+            current is not None
+            and current.attempt == trial.attempt
+            and current.reserved_by == trial.reserved_by
+            and current.status is status
         )
 
     # -- reads ------------------------------------------------------------------------

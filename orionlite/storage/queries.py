@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,11 +45,16 @@ RECORD_FIELDS = (
 RECORD_COLUMNS = tuple(trials.c[name] for name in RECORD_FIELDS)
 
 
+_STATUS_INDEX = RECORD_FIELDS.index("status")
+assert RECORD_FIELDS == tuple(f.name for f in dataclasses.fields(TrialRecord))
+
+
 def record_from_values(values: Sequence[Any]) -> TrialRecord:
-    """A TrialRecord from the RECORD_COLUMNS of a row, in that order."""
-    fields = dict(zip(RECORD_FIELDS, values, strict=True))
-    fields["status"] = TrialStatus(fields["status"])
-    return TrialRecord(**fields)
+    """A TrialRecord from the RECORD_COLUMNS of a row, in that order (TrialRecord's
+    field order: every worker converts every changed row, so positionally)."""
+    row = list(values)
+    row[_STATUS_INDEX] = TrialStatus(row[_STATUS_INDEX])
+    return TrialRecord(*row)
 
 
 def trial_from_row(row: sa.Row[Any]) -> TrialRecord:

@@ -220,6 +220,11 @@ _GIVE_BACK_BUDGET = (
 )
 
 
+def give_back_budget(connection: sa.Connection, experiment_id: int) -> None:
+    """Undo a :func:`claim_budget` whose trial was not created."""
+    connection.execute(_GIVE_BACK_BUDGET, {"p_experiment_id": experiment_id})
+
+
 def reserve_existing(
     connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
 ) -> tuple[Any, ...] | None:

@@ -31,7 +31,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import sqlalchemy as sa
 from tenacity import RetryCallState, Retrying, retry_if_exception
@@ -187,6 +187,27 @@ class RetryPolicy:
         self._outage_since: float | None = None
 
     def run(self, work: Callable[[], T]) -> T:
+        try:
+            # The first try runs outside tenacity, which costs more than a short
+            # statement to set up; it takes over only once a try has failed.
+            result = work()
+        except BaseException as exc:
+            if not self._should_retry(exc):
+                self._raise_final(exc)
+            result = self._retry(work, exc)
+        if not self.connected_once or self._outage_since is not None:
+            self._reachable()
+        return result
+
+    def _retry(self, work: Callable[[], T], first_failure: BaseException) -> T:
+        """Go on after ``first_failure``, as tenacity's second attempt onwards."""
+        failures = [first_failure]
+
+        def again() -> T:
+            if failures:
+                raise failures.pop()  # attempt 1: the try that already failed
+            return work()
+
         retrying = Retrying(
             retry=retry_if_exception(self._should_retry),
             wait=self._wait,
@@ -195,8 +216,13 @@ class RetryPolicy:
             reraise=True,
         )
         try:
-            result = retrying(work)
-        except sa.exc.DBAPIError as exc:
+            return retrying(again)
+        except BaseException as exc:
+            self._raise_final(exc)
+
+    def _raise_final(self, exc: BaseException) -> NoReturn:
+        """Raise ``exc``, or the error users should see for it."""
+        if isinstance(exc, sa.exc.DBAPIError):
             if is_contention(exc):
                 raise StorageError(
                     f"The database {self._describe()} stayed locked by other workers for "
@@ -206,9 +232,7 @@ class RetryPolicy:
                 ) from exc
             if is_outage(exc) or isinstance(exc, sa.exc.OperationalError):
                 raise self._unreachable(exc) from exc
-            raise
-        self._reachable()
-        return result
+        raise exc
 
     def _should_retry(self, exc: BaseException) -> bool:
         return is_contention(exc) or (

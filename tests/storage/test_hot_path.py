@@ -196,10 +196,12 @@ def test_heartbeats_reuse_pooled_connections(
     exp = new_experiment(storage)
     trial = _acquire(storage, exp, 1)
     opened = storage.connections_opened
-    with Heartbeat(storage, trial, 0.02):
+    heartbeat = Heartbeat(storage, 0.02)
+    with heartbeat.keep(trial):
         deadline = time.monotonic() + 0.5
         while time.monotonic() < deadline:
             storage.get_trial(trial.id)  # the worker's own thread keeps using its connection
+    heartbeat.close()
     beats = storage.get_trial(trial.id)
     assert beats is not None and beats.heartbeat_at is not None
     assert beats.heartbeat_at > (trial.heartbeat_at or 0.0), "the heartbeat ran"
