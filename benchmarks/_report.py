@@ -63,7 +63,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             vs_peer,
             f">= {peer_goal}x",
             vs_peer is not None and vs_peer >= peer_goal,
-            f"{vs_peer:.0f}x" if vs_peer else "n/a",
+            f"{vs_peer:.1f}x" if vs_peer else "n/a",
         )
         add(
             f"{label}: vs bare loop",
