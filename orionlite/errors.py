@@ -78,6 +78,13 @@ class ExperimentConflictError(OrionliteError):
 class ReservationLostError(OrionliteError):
     """The trial was reclaimed by another worker after this worker's heartbeat expired."""
 
+    @classmethod
+    def result_refused(cls, trial_id: int) -> ReservationLostError:
+        return cls(
+            f"Trial {trial_id} was reclaimed by another worker after this worker's "
+            "heartbeat expired; its result from this worker was discarded."
+        )
+
 
 class TooManyBrokenTrialsError(OrionliteError):
     """Too many trials broke."""

@@ -145,8 +145,9 @@ class Experiment:
                 worker_id,
                 lease_s,
                 proposal.parent_trial_id,
-                pending if pending is not None and pending.lost is None else None,
+                pending,
             )
+            pending = None  # recorded by that call: not again after a collision
             if isinstance(acquired, TrialRecord):
                 return acquired
             if acquired is CreateRefusal.BUDGET_SPENT:

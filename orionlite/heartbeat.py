@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from orionlite.errors import OrionliteError
@@ -70,15 +68,6 @@ class Heartbeat:
         write is harmless once the trial is recorded (the token no longer matches)."""
         with self._wakeup:
             self._held.pop(trial.id, None)
-
-    @contextmanager
-    def keep(self, trial: TrialRecord) -> Iterator[threading.Event]:
-        """``hold`` for the duration of a block."""
-        lost = self.hold(trial)
-        try:
-            yield lost
-        finally:
-            self.drop(trial)
 
     def close(self) -> None:
         """Stop the thread (a later ``hold`` starts another). One stuck retrying a beat

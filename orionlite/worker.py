@@ -235,8 +235,7 @@ class Worker:
             # Also reads the history's changes for the next trial (one round trip).
             self.experiment.finish(trial, TrialStatus.NEW if retrying else status, **values)
         except ReservationLostError as exc:
-            report.lost += 1
-            log.warning("%s", exc, extra={"action": "trial_lost", "trial_id": trial.id})
+            self._refused(trial, exc, report)
             return None
         self._recorded(trial, status, outcome, retrying, report)
         return status
@@ -252,16 +251,17 @@ class Worker:
         finally:
             self._heartbeat.drop(pending.trial)
         if pending.lost:
-            report.lost += 1
-            log.warning(
-                "Trial %s was reclaimed by another worker after this worker's heartbeat "
-                "expired; its result from this worker was discarded.",
-                pending.trial.id,
-                extra={"action": "trial_lost", "trial_id": pending.trial.id},
+            self._refused(
+                pending.trial, ReservationLostError.result_refused(pending.trial.id), report
             )
             return
         outcome = TrialOutcome(pending.status, objective=pending.values["objective"])
         self._recorded(pending.trial, pending.status, outcome, False, report)
+
+    @staticmethod
+    def _refused(trial: TrialRecord, exc: ReservationLostError, report: WorkerReport) -> None:
+        report.lost += 1
+        log.warning("%s", exc, extra={"action": "trial_lost", "trial_id": trial.id})
 
     def _recorded(
         self,

@@ -200,12 +200,11 @@ class Storage:
         if pending is not None and not self.records_with_acquisition:
             self.record_pending(pending)
             pending = None
+        new_trial = reservation.new_trial_parameters(
+            experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
+        )
         if self.dialect == "postgresql":
-            outcome, row = self._run_single(
-                lambda c: reservation.acquire_postgresql(
-                    c, experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
-                )
-            )
+            outcome, row = self._run_single(lambda c: reservation.acquire_postgresql(c, new_trial))
             if row is not None:
                 return queries.record_from_values(row)
             if outcome == "duplicate":
@@ -221,10 +220,7 @@ class Storage:
             row = reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
             if row is not None:
                 return queries.record_from_values(row), finished
-            created = self._create_in(
-                connection, experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
-            )
-            return created, finished
+            return self._create_in(connection, experiment_id, new_trial), finished
 
         acquired, finished = self._run(work, write=True)
         if pending is not None:
@@ -242,19 +238,11 @@ class Storage:
 
     @staticmethod
     def _create_in(
-        connection: sa.Connection,
-        experiment_id: int,
-        params: dict[str, Any],
-        params_hash: str,
-        worker_id: str,
-        lease_s: float,
-        parent_trial_id: int | None,
+        connection: sa.Connection, experiment_id: int, new_trial: dict[str, Any]
     ) -> TrialRecord | CreateRefusal:
         if not reservation.claim_budget(connection, experiment_id):
             return CreateRefusal.BUDGET_SPENT
-        row = reservation.insert_reserved(
-            connection, experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
-        )
+        row = reservation.insert_reserved(connection, new_trial)
         if row is None:
             # These parameters exist already: give the slot back. (Not a rollback: the
             # transaction may also hold a result being recorded.)
@@ -314,10 +302,7 @@ class Storage:
         (its acknowledgement lost with the connection), else ReservationLostError."""
         if not self._lost(trial, status):
             return
-        raise ReservationLostError(
-            f"Trial {trial.id} was reclaimed by another worker after this worker's "
-            "heartbeat expired; its result from this worker was discarded.",
-        )
+        raise ReservationLostError.result_refused(trial.id)
 
     def _lost(self, trial: TrialRecord, status: TrialStatus) -> bool:
         """After a recording matched no row: False if the row is already as we wrote it."""

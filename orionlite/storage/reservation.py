@@ -245,7 +245,7 @@ def claim_budget(connection: sa.Connection, experiment_id: int) -> bool:
     return bool(_CLAIM_BUDGET_PREPARED.run(connection, parameters))
 
 
-def _new_trial_parameters(
+def new_trial_parameters(
     experiment_id: int,
     params: dict[str, Any],
     params_hash: str,
@@ -253,6 +253,8 @@ def _new_trial_parameters(
     lease_s: float,
     parent_trial_id: int | None,
 ) -> dict[str, Any]:
+    """The bind parameters of a trial to create, reserved by its creator: what
+    :func:`insert_reserved` and :func:`acquire_postgresql` take."""
     return {
         "p_experiment_id": experiment_id,
         "p_params": params,
@@ -263,35 +265,18 @@ def _new_trial_parameters(
     }
 
 
-def insert_reserved(
-    connection: sa.Connection,
-    experiment_id: int,
-    params: dict[str, Any],
-    params_hash: str,
-    worker_id: str,
-    lease_s: float,
-    parent_trial_id: int | None,
-) -> tuple[Any, ...] | None:
+def insert_reserved(connection: sa.Connection, new_trial: dict[str, Any]) -> tuple[Any, ...] | None:
     """Insert a trial already reserved by its creator; None if these parameters exist.
 
     ``ON CONFLICT DO NOTHING`` on the unique (experiment, params hash) constraint turns a
     race between two workers proposing the same point into a quiet miss for one of them.
     """
-    parameters = _new_trial_parameters(
-        experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
-    )
-    rows = _INSERT_RESERVED[connection.dialect.name].run(connection, parameters)
+    rows = _INSERT_RESERVED[connection.dialect.name].run(connection, new_trial)
     return rows[0] if rows else None
 
 
 def acquire_postgresql(
-    connection: sa.Connection,
-    experiment_id: int,
-    params: dict[str, Any],
-    params_hash: str,
-    worker_id: str,
-    lease_s: float,
-    parent_trial_id: int | None,
+    connection: sa.Connection, new_trial: dict[str, Any]
 ) -> tuple[str, tuple[Any, ...] | None]:
     """(outcome, row): ``reserved``, ``created``, ``duplicate`` or ``budget_spent``.
 
@@ -299,10 +284,7 @@ def acquire_postgresql(
     :func:`_acquire_postgresql`). SQLite has no data-modifying CTEs: there the same steps
     run one by one inside ``BEGIN IMMEDIATE`` (see ``Storage.acquire_trial``).
     """
-    parameters = _new_trial_parameters(
-        experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
-    )
-    rows = _ACQUIRE_POSTGRESQL_PREPARED.run(connection, parameters)
+    rows = _ACQUIRE_POSTGRESQL_PREPARED.run(connection, new_trial)
     if not rows:
         return "budget_spent", None
     outcome: str = rows[0][0]

@@ -16,15 +16,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from waiting import TIMEOUT_S
 
 from orionlite.client import ExperimentClient
 from orionlite.records import TrialStatus
 
 SPACE = {"x": "uniform(-5, 5)", "n": "choices([1, 2, 3, 4])"}
-TIMEOUT_S = 60.0
 HERE = Path(__file__).parent
 
 
@@ -128,14 +127,3 @@ def start_python(
             start_new_session=new_session,
         )
     return Python(process, log)
-
-
-def wait_for(condition: Any, what: str, timeout_s: float = TIMEOUT_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.05)

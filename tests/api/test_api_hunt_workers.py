@@ -11,7 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from api_helpers import TIMEOUT_S, python_env, wait_for
+from api_helpers import TIMEOUT_S, python_env
+from waiting import wait_for
 
 from orionlite import get_experiment
 from orionlite.records import TrialStatus

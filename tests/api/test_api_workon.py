@@ -18,8 +18,8 @@ from api_helpers import (
     fail_once_then_sleep,
     quadratic,
     start_python,
-    wait_for,
 )
+from waiting import wait_for
 
 from orionlite import Trial, build_experiment
 from orionlite.errors import (

@@ -13,13 +13,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import TIMEOUT_S, wait_for
 
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.storage import Storage
@@ -29,19 +28,6 @@ TRIAL_SCRIPT = Path(__file__).with_name("trial_script.py")
 HEARTBEAT_S = 0.5
 LEASE_S = 3 * HEARTBEAT_S
 RECLAIM_LINE = "was reclaimed by another worker after this worker's heartbeat expired"
-TIMEOUT_S = 60.0
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = TIMEOUT_S) -> Any:
-    """Poll until ``condition()`` is truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.02)
 
 
 @dataclass

@@ -7,12 +7,14 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from waiting import wait_for
 
 from orionlite.heartbeat import Heartbeat
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.storage import Storage
 
 INTERVAL_S = 0.05
+WAIT_S = 5.0
 
 
 @pytest.fixture
@@ -34,15 +36,6 @@ def _beaten(storage: Storage, trial: TrialRecord) -> bool:
     return current.heartbeat_at > (trial.heartbeat_at or 0.0)
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(INTERVAL_S / 5)
-    return False
-
-
 def _heartbeat_threads() -> int:
     return sum(1 for thread in threading.enumerate() if thread.name == "heartbeat")
 
@@ -54,10 +47,10 @@ def test_one_thread_beats_every_trial_in_turn(
     before = _heartbeat_threads()
     for x in range(4):
         trial = _take(storage, exp, x)
-        with heartbeat.keep(trial) as lost:
-            beaten = _wait_for(lambda trial=trial: _beaten(storage, trial))
-            assert beaten, f"trial {x} was never beaten"
-            assert not lost.is_set()
+        lost = heartbeat.hold(trial)
+        wait_for(lambda trial=trial: _beaten(storage, trial), f"a beat of trial {x}", WAIT_S)
+        assert not lost.is_set()
+        heartbeat.drop(trial)
         storage.finish_trial(trial, TrialStatus.COMPLETED, objective=1.0)
         assert _heartbeat_threads() == before + 1
 
@@ -70,7 +63,7 @@ def test_a_dropped_trial_is_beaten_no_more(
     heartbeat.hold(kept)
     heartbeat.hold(dropped)
     heartbeat.drop(dropped)
-    assert _wait_for(lambda: _beaten(storage, kept))
+    wait_for(lambda: _beaten(storage, kept), "a beat of the kept trial", WAIT_S)
     time.sleep(3 * INTERVAL_S)
     assert not _beaten(storage, dropped)
 
@@ -85,7 +78,7 @@ def test_a_trial_taken_over_by_another_worker_is_reported_lost(
     storage.finish_trial(trial, TrialStatus.INTERRUPTED)
     other = storage.reserve_trial(exp, "w2", 60.0)
     assert other is not None and other.id == trial.id and other.attempt == trial.attempt + 1
-    assert _wait_for(lost.is_set), "the heartbeat never noticed the takeover"
+    wait_for(lost.is_set, "the heartbeat to notice the takeover", WAIT_S)
     assert not _beaten(storage, other), "the old owner extended the new owner's lease"
 
 
@@ -99,4 +92,4 @@ def test_close_stops_the_thread_and_a_later_hold_starts_one(
     assert _heartbeat_threads() == before
     trial = _take(storage, exp, 2)
     heartbeat.hold(trial)
-    assert _wait_for(lambda: _beaten(storage, trial))
+    wait_for(lambda: _beaten(storage, trial), "a beat from the new thread", WAIT_S)

@@ -197,10 +197,10 @@ def test_heartbeats_reuse_pooled_connections(
     trial = _acquire(storage, exp, 1)
     opened = storage.connections_opened
     heartbeat = Heartbeat(storage, 0.02)
-    with heartbeat.keep(trial):
-        deadline = time.monotonic() + 0.5
-        while time.monotonic() < deadline:
-            storage.get_trial(trial.id)  # the worker's own thread keeps using its connection
+    heartbeat.hold(trial)
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        storage.get_trial(trial.id)  # the worker's own thread keeps using its connection
     heartbeat.close()
     beats = storage.get_trial(trial.id)
     assert beats is not None and beats.heartbeat_at is not None
