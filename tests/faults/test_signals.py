@@ -90,6 +90,24 @@ def test_preemption_sigterm_then_sigkill_holds_the_trial_only_for_its_lease(lab:
     _finish_with_a_new_worker(lab, trial_id)
 
 
+def test_sigkilled_hunt_takes_its_trial_with_it(lab: Lab) -> None:
+    """No orphan: a trial left running would train on unseen while, after the lease, the
+    next worker runs it again."""
+    hunt = lab.hunt("--max-trials", str(MAX_TRIALS), env={"FAULT_SLEEP": "60"})
+    trial_id, pid = first_started(lab)
+
+    hunt.signal(signal.SIGKILL)
+    hunt.wait()
+
+    try:
+        # Well before the trial's own end (60 s): it must not just have finished.
+        wait_for(lambda: not _alive(pid), "the trial to die with its hunt", timeout_s=10)
+    finally:
+        lab.kill_trial_process(pid)
+    assert lab.signal_seen(trial_id, 1) is None  # killed outright, as its hunt was
+    _finish_with_a_new_worker(lab, trial_id)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
