@@ -4,9 +4,8 @@
     python tools/chaos.py --backend sqlite --workers 8 --trials 300 --kill-every 2
 
 For each backend, ``--workers`` ``hunt`` processes share one experiment of ``--trials``
-trials. Every few seconds one worker, chosen at random, is SIGKILLed (its trial process
-is left to finish on its own, as on a real node whose agent died) and a fresh worker is
-started in its place. On PostgreSQL (a throwaway cluster made for the run, never the
+trials. Every few seconds one worker, chosen at random, is SIGKILLed (on Linux its trial
+process dies with it, as ``hunt`` arranges) and a fresh worker is started in its place. On PostgreSQL (a throwaway cluster made for the run, never the
 shared server) the server is also restarted once, halfway, in ``immediate`` mode: a
 crash, followed by recovery, not a polite shutdown.
 
