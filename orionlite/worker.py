@@ -114,7 +114,8 @@ class Worker:
         report = WorkerReport(WorkerExit.DONE, self.worker_id)
         self._heartbeat = Heartbeat(self.experiment.storage, self.settings.heartbeat_s)
         try:
-            self._loop(report)
+            with self.experiment.storage.keep_connection():
+                self._loop(report)
         except BaseException:
             with contextlib.suppress(Exception):  # the error on its way matters more
                 self._settle(report)

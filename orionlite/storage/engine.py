@@ -110,18 +110,16 @@ def _make_sqlite_engine(sa_url: sa.URL) -> sa.Engine:
 
 
 @contextmanager
-def transaction(engine: sa.Engine, *, write: bool) -> Iterator[sa.Connection]:
+def transaction(connection: sa.Connection, *, write: bool) -> Iterator[sa.Connection]:
     """A short transaction; ``write=True`` takes SQLite's write lock up front."""
-    with engine.connect() as connection:
-        if write:
-            connection.execution_options(**{WRITE_OPTION: True})
-        with connection.begin():
-            yield connection
+    connection.execution_options(**{WRITE_OPTION: write, SINGLE_OPTION: False})
+    with connection.begin():
+        yield connection
 
 
 @contextmanager
-def single_statement(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A connection for exactly one statement, which is its own transaction.
+def single_statement(connection: sa.Connection) -> Iterator[sa.Connection]:
+    """``connection`` for exactly one statement, which is its own transaction.
 
     A statement is atomic on both backends, so a unit of work that is one statement needs
     no ``BEGIN``/``COMMIT`` around it. On PostgreSQL that turns three round trips (psycopg
@@ -132,10 +130,9 @@ def single_statement(engine: sa.Engine) -> Iterator[sa.Connection]:
     lets this context skip them. Callers must not run a second statement on this
     connection: it would not be part of the same transaction.
     """
-    with engine.connect() as connection:
-        connection.execution_options(**{SINGLE_OPTION: True})
-        yield connection
-        connection.commit()  # a no-op for the driver: ends SQLAlchemy's bookkeeping
+    connection.execution_options(**{WRITE_OPTION: False, SINGLE_OPTION: True})
+    yield connection
+    connection.commit()  # a no-op for the driver: ends SQLAlchemy's bookkeeping
 
 
 class Prepared:
@@ -203,19 +200,34 @@ class _Compiled:
             # As SQLAlchemy's JSON type does (none_as_null=False): None is JSON null.
             values[name] = _json_bind(values[name], self.sqlite)
         args: Any = values if self.positional is None else [values[n] for n in self.positional]
-        dbapi_connection = connection.connection.dbapi_connection
-        assert dbapi_connection is not None
-        cursor = dbapi_connection.cursor()
+        cursor = _cursor(connection)
         try:
             cursor.execute(self.sql, args, **self.options)
             rows = cursor.fetchall() if self.returns_rows else []
         except connection.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(connection, exc, self.sql, args, cursor) from exc
-        finally:
+            connection.info.pop(_CURSOR, None)
             cursor.close()
+            raise _wrapped(connection, exc, self.sql, args, cursor) from exc
         if self.sqlite and self.json_columns:
             return [_parse_json(row, self.json_columns) for row in rows]
         return list(rows)  # psycopg parses json columns itself
+
+
+_CURSOR = "orionlite_cursor"
+
+
+def _cursor(connection: sa.Connection) -> Any:
+    """The driver cursor kept with the driver's connection (in the pool's ``info`` for
+    it), made once instead of per statement: psycopg sets up a new cursor's adapters and
+    result loaders from scratch, 10-50 us a statement."""
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    kept = connection.info.get(_CURSOR)
+    if kept is not None and kept[0] is dbapi_connection:
+        return kept[1]
+    cursor = dbapi_connection.cursor()
+    connection.info[_CURSOR] = (dbapi_connection, cursor)
+    return cursor
 
 
 def _json_bind(value: Any, sqlite: bool) -> Any:

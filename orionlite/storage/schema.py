@@ -65,7 +65,7 @@ def check_revision(revision: str | None, display_url: str) -> None:
 
 
 def _create_at_head(engine: sa.Engine) -> str | None:
-    with transaction(engine, write=True) as connection:
+    with engine.connect() as connection, transaction(connection, write=True):
         if connection.dialect.name == "postgresql":
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_INIT_LOCK_KEY)))
         revision = current_revision(connection)

@@ -1,0 +1,129 @@
+"""A worker's loop keeps one pooled connection and one driver cursor (issue 8) and gives
+them back whenever something went wrong. Each test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from orionlite.records import TrialRecord, TrialStatus
+from orionlite.storage import Storage, database
+from orionlite.storage.engine import _CURSOR
+
+
+@pytest.fixture
+def checkouts(storage: Storage) -> Iterator[list[Any]]:
+    """The driver connection of every pool checkout, in order."""
+    seen: list[Any] = []
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        seen.append(dbapi_connection)
+
+    sa.event.listen(storage.engine, "checkout", on_checkout)
+    yield seen
+    sa.event.remove(storage.engine, "checkout", on_checkout)
+
+
+def _work(storage: Storage, exp: int) -> None:
+    """A worker's units of work: reads, single statements and a write transaction."""
+    x = len(storage.trials(exp))
+    trial = storage.acquire_trial(exp, {"x": x}, f"hash-{x}", "w1", 60.0)
+    assert isinstance(trial, TrialRecord)
+    storage.fetch_changed_trials(exp, 0)
+    storage.finish_trial(trial, TrialStatus.COMPLETED, objective=1.0)
+    storage.count_by_status(exp)
+
+
+def test_units_of_work_share_one_checkout_within_the_block(
+    storage: Storage, new_experiment: Callable[..., int], checkouts: list[Any]
+) -> None:
+    exp = new_experiment(storage)
+    checkouts.clear()
+    _work(storage, exp)
+    assert len(checkouts) >= 4, "outside the block, each unit of work checks out"
+
+    checkouts.clear()
+    with storage.keep_connection():
+        _work(storage, exp)
+        storage.get_trial(1)
+    assert len(checkouts) == 1
+    assert storage.engine.pool.checkedout() == 0, "given back when the block ends"
+
+
+def test_statements_reuse_the_driver_cursor(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage)
+    with storage.keep_connection():
+        storage.fetch_changed_trials(exp, 0)
+        with storage.engine.connect() as other:  # a second connection: not the kept one
+            assert other.info.get(_CURSOR) is None
+        kept = storage._kept.connection
+        cursor = kept.info[_CURSOR][1]
+        _work(storage, exp)
+        assert storage._kept.connection is kept
+        assert kept.info[_CURSOR][1] is cursor
+
+
+def test_a_failure_gives_the_connection_back_and_the_next_unit_checks_out(
+    storage: Storage, new_experiment: Callable[..., int], checkouts: list[Any]
+) -> None:
+    exp = new_experiment(storage)
+    checkouts.clear()
+    with storage.keep_connection():
+        storage.fetch_changed_trials(exp, 0)
+        failing = storage._kept.connection
+        with pytest.raises(sa.exc.IntegrityError):
+            # A second experiment with the same name and version breaks a constraint.
+            storage._run(
+                lambda c: c.execute(
+                    sa.text(
+                        "INSERT INTO experiments (name, version, space, algorithm, "
+                        "max_broken, metadata, created_at) SELECT name, version, space, "
+                        "algorithm, max_broken, metadata, created_at FROM experiments"
+                    )
+                ),
+                write=True,
+            )
+        assert storage._kept.connection is None
+        assert failing.closed
+        _work(storage, exp)  # nothing left half-done on the connection the next unit gets
+        assert storage._kept.connection is not None
+    assert len(checkouts) == 2
+    assert storage.count_by_status(exp)[TrialStatus.COMPLETED] == 1
+
+
+def test_a_connection_unused_for_long_goes_back_before_its_next_use(
+    storage: Storage,
+    new_experiment: Callable[..., int],
+    checkouts: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long trial: the pool checks out anew (and recycles) as it did without keeping."""
+    exp = new_experiment(storage)
+    checkouts.clear()
+    monkeypatch.setattr(database, "_KEEP_IDLE_S", 0.0)
+    with storage.keep_connection():
+        storage.fetch_changed_trials(exp, 0)
+        storage.fetch_changed_trials(exp, 0)
+    assert len(checkouts) == 2
+    assert storage.engine.pool.checkedout() == 0
+
+
+def test_other_threads_check_out_per_call_while_one_keeps(
+    storage: Storage, new_experiment: Callable[..., int], checkouts: list[Any]
+) -> None:
+    import threading
+
+    exp = new_experiment(storage)
+    checkouts.clear()
+    with storage.keep_connection():
+        storage.fetch_changed_trials(exp, 0)
+        thread = threading.Thread(target=lambda: storage.fetch_changed_trials(exp, 0))
+        thread.start()
+        thread.join()
+        assert storage.engine.pool.checkedout() == 1, "the other thread gave its back"
+    assert len(checkouts) == 2
