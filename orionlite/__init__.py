@@ -1,16 +1,15 @@
 """orionlite: masterless hyperparameter tuning synchronised through a database.
 
-Only light names are imported eagerly: trial scripts call ``report_objective`` and
-should not pay for SQLAlchemy or numpy. The Python API (``build_experiment``,
-``get_experiment``, ``ExperimentClient``...) loads on first access.
+Every public name loads on first access: ``orionlite --help`` imports this package and
+should pay for nothing else, trial scripts calling ``report_objective`` should not pay
+for SQLAlchemy or numpy, and the Python API (``build_experiment``, ``get_experiment``,
+``ExperimentClient``...) loads when it is used.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
-
-from orionlite.results import report_objective, report_results
 
 if TYPE_CHECKING:
     from orionlite.client import (
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
         WaitingForTrialsError,
     )
     from orionlite.records import TrialStatus
+    from orionlite.results import report_objective, report_results
 
 # Public name -> module holding it, imported on first access (PEP 562).
 _LAZY = {
@@ -42,6 +42,8 @@ _LAZY = {
     "WaitingForTrialsError": "orionlite.errors",
     "TrialFailedError": "orionlite.errors",
     "TooManyBrokenTrialsError": "orionlite.errors",
+    "report_objective": "orionlite.results",
+    "report_results": "orionlite.results",
 }
 
 __all__ = [
