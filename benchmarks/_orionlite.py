@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -45,6 +46,13 @@ def create(url: str, name: str, max_trials: int, algorithm: str = "random") -> N
             max_trials=max_trials,
         ),
     )
+    storage.close()
+
+
+def raise_budget(url: str, name: str, max_trials: int) -> None:
+    """Let an experiment whose budget is spent run on, up to ``max_trials``."""
+    storage = Storage(url)
+    storage.update_experiment(open_experiment(storage, name).id, max_trials=max_trials)
     storage.close()
 
 
@@ -132,6 +140,43 @@ def worker(
             if runner.stamps is not None:
                 result.extra["stamps"] = runner.stamps
             experiment.storage.close()
+
+    return prepare, run
+
+
+def interleaved_growth(
+    url: str, long_name: str, short_name: str, window: int, batch: int
+) -> tuple[Callable[[], Any], Callable[[Any, WorkerResult], None]]:
+    """One process, two experiments, taking turns: ``batch`` trials of ``short_name`` (its
+    trials 1 to ``window``), then ``batch`` trials of ``long_name`` (the last ``window``
+    of its history), and so on. Both windows then live through the same moments of this
+    machine instead of seconds apart. Only the gaps between stamps of one batch count,
+    each a whole cycle (record, read, suggest, reserve); each batch is one ``Worker``
+    run (``worker_max_trials``) on the same ``Experiment``, whose history stays current."""
+
+    def prepare() -> tuple[Storage, Experiment, Experiment]:
+        storage = Storage(url)
+        long_run = open_experiment(storage, long_name)
+        short_run = open_experiment(storage, short_name)
+        long_run.history()  # the long history is read whole here, before the clock
+        short_run.history()
+        _warm_up(storage)
+        return storage, long_run, short_run
+
+    def run(state: tuple[Storage, Experiment, Experiment], result: WorkerResult) -> None:
+        storage, long_run, short_run = state
+        gaps: dict[str, list[float]] = {"early": [], "late": []}
+        settings = WorkerSettings(worker_max_trials=batch)
+        try:
+            for _ in range(window // batch):
+                for key, experiment in (("early", short_run), ("late", long_run)):
+                    runner = NoopRunner(keep_stamps=True)
+                    result.trials += Worker(experiment, runner, settings).run().completed
+                    stamps = runner.stamps or []
+                    gaps[key] += [b - a for a, b in itertools.pairwise(stamps)]
+        finally:
+            result.extra["gaps"] = gaps
+            storage.close()
 
     return prepare, run
 

@@ -209,7 +209,7 @@ def render(results: dict[str, Any], json_path: str) -> str:
             "### Cost growth with history",
             "",
             "One worker, random search, no-op objective: time per trial over trials 1-100 "
-            "and over the last 100 trials of the history (mean, and median of the 100 "
+            "and over the last 100 trials of the history (mean, and median of the "
             "per-trial gaps).",
             "",
             "| backend | tool | trials 1-100 mean / median | last 100 mean / median "
@@ -224,9 +224,11 @@ def render(results: dict[str, Any], json_path: str) -> str:
             for tool, how in (
                 (
                     "orionlite",
-                    f"{n:,} real trials, one worker process; the median of "
-                    f"{len(data['orionlite'].get('all_ratio_median', [])) or 1} such runs "
-                    f"(median ratios {ratios})",
+                    f"{n - 100:,} real trials by one worker process; then, in one "
+                    "process taking turns in batches of 10, trials 1-100 of a new "
+                    f"experiment and the last 100 of this one (gaps within a batch); the "
+                    f"median of {len(data['orionlite'].get('all_ratio_median', [])) or 1} "
+                    f"such runs (median ratios {ratios})",
                 ),
                 (
                     "Optuna",

@@ -226,20 +226,40 @@ def _compare(early: dict[str, float], late: dict[str, float]) -> dict[str, Any]:
     }
 
 
+_GROWTH_WINDOW = 100
+_GROWTH_BATCH = 10
+
+
+def _gap_window(gaps: list[float]) -> dict[str, float]:
+    return {"mean_s": sum(gaps) / len(gaps), "median_s": _common.median(gaps)}
+
+
 def _orionlite_growth(url: str, n: int) -> dict[str, Any]:
-    _orionlite.create(url, "growth", n)
+    """A history of ``n - 100`` real trials made by one worker process, then the first
+    100 trials of a new experiment and the last 100 of that one, taking turns in one
+    process (see ``_orionlite.interleaved_growth``)."""
+    window = _GROWTH_WINDOW
+    _orionlite.create(url, "growth", n - window)
     t0 = time.perf_counter()
-    figures = _common.run_processes(_orionlite.worker, [(url, "growth", True)], timeout_s=1800)
-    stamps = figures.extra[0]["stamps"]
-    if len(stamps) < n:
+    made = _common.run_processes(_orionlite.worker, [(url, "growth", False)], timeout_s=1800)
+    if made.trials < n - window:
+        return {"error": made.errors}
+    _orionlite.raise_budget(url, "growth", n)
+    _orionlite.create(url, "fresh", window)
+    figures = _common.run_processes(
+        _orionlite.interleaved_growth, [(url, "growth", "fresh", window, _GROWTH_BATCH)]
+    )
+    gaps = figures.extra[0]["gaps"]
+    if not (gaps["early"] and gaps["late"]):
         return {"error": figures.errors}
-    mine = _compare(_window(stamps, 0), _window(stamps, n - 101))
+    mine = _compare(_gap_window(gaps["early"]), _gap_window(gaps["late"]))
     mine["seconds"] = time.perf_counter() - t0
     return mine
 
 
 def growth(backends: list[str], sizes: Sizes) -> dict[str, Any]:
-    """One worker, random search: orionlite runs the whole history for real, in
+    """One worker, random search: orionlite makes the history with real trials and then
+    measures its two windows taking turns (``_orionlite_growth``), in
     ``sizes.growth_runs`` separate experiments (the run with the median ratio is kept: a
     100-trial window lasts a fraction of a second, and one busy moment of this shared
     machine can double it); Optuna gets ``history - 101`` trials written in bulk, then runs
