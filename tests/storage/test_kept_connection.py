@@ -3,6 +3,7 @@ them back whenever something went wrong. Each test runs on SQLite and on Postgre
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,8 +16,13 @@ from orionlite.storage.engine import _CURSOR
 
 
 @pytest.fixture
-def checkouts(storage: Storage) -> Iterator[list[Any]]:
-    """The driver connection of every pool checkout, in order."""
+def exp(storage: Storage, new_experiment: Callable[..., int]) -> int:
+    return new_experiment(storage)
+
+
+@pytest.fixture
+def checkouts(storage: Storage, exp: int) -> Iterator[list[Any]]:
+    """The driver connection of every pool checkout after ``exp`` was made, in order."""
     seen: list[Any] = []
 
     def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
@@ -38,10 +44,8 @@ def _work(storage: Storage, exp: int) -> None:
 
 
 def test_units_of_work_share_one_checkout_within_the_block(
-    storage: Storage, new_experiment: Callable[..., int], checkouts: list[Any]
+    storage: Storage, exp: int, checkouts: list[Any]
 ) -> None:
-    exp = new_experiment(storage)
-    checkouts.clear()
     _work(storage, exp)
     assert len(checkouts) >= 4, "outside the block, each unit of work checks out"
 
@@ -53,10 +57,7 @@ def test_units_of_work_share_one_checkout_within_the_block(
     assert storage.engine.pool.checkedout() == 0, "given back when the block ends"
 
 
-def test_statements_reuse_the_driver_cursor(
-    storage: Storage, new_experiment: Callable[..., int]
-) -> None:
-    exp = new_experiment(storage)
+def test_statements_reuse_the_driver_cursor(storage: Storage, exp: int) -> None:
     with storage.keep_connection():
         storage.fetch_changed_trials(exp, 0)
         with storage.engine.connect() as other:  # a second connection: not the kept one
@@ -69,10 +70,8 @@ def test_statements_reuse_the_driver_cursor(
 
 
 def test_a_failure_gives_the_connection_back_and_the_next_unit_checks_out(
-    storage: Storage, new_experiment: Callable[..., int], checkouts: list[Any]
+    storage: Storage, exp: int, checkouts: list[Any]
 ) -> None:
-    exp = new_experiment(storage)
-    checkouts.clear()
     with storage.keep_connection():
         storage.fetch_changed_trials(exp, 0)
         failing = storage._kept.connection
@@ -97,14 +96,9 @@ def test_a_failure_gives_the_connection_back_and_the_next_unit_checks_out(
 
 
 def test_a_connection_unused_for_long_goes_back_before_its_next_use(
-    storage: Storage,
-    new_experiment: Callable[..., int],
-    checkouts: list[Any],
-    monkeypatch: pytest.MonkeyPatch,
+    storage: Storage, exp: int, checkouts: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A long trial: the pool checks out anew (and recycles) as it did without keeping."""
-    exp = new_experiment(storage)
-    checkouts.clear()
     monkeypatch.setattr(database, "_KEEP_IDLE_S", 0.0)
     with storage.keep_connection():
         storage.fetch_changed_trials(exp, 0)
@@ -114,12 +108,8 @@ def test_a_connection_unused_for_long_goes_back_before_its_next_use(
 
 
 def test_other_threads_check_out_per_call_while_one_keeps(
-    storage: Storage, new_experiment: Callable[..., int], checkouts: list[Any]
+    storage: Storage, exp: int, checkouts: list[Any]
 ) -> None:
-    import threading
-
-    exp = new_experiment(storage)
-    checkouts.clear()
     with storage.keep_connection():
         storage.fetch_changed_trials(exp, 0)
         thread = threading.Thread(target=lambda: storage.fetch_changed_trials(exp, 0))
