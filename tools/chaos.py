@@ -5,9 +5,10 @@
 
 For each backend, ``--workers`` ``hunt`` processes share one experiment of ``--trials``
 trials. Every few seconds one worker, chosen at random, is SIGKILLed (on Linux its trial
-process dies with it, as ``hunt`` arranges) and a fresh worker is started in its place. On PostgreSQL (a throwaway cluster made for the run, never the
-shared server) the server is also restarted once, halfway, in ``immediate`` mode: a
-crash, followed by recovery, not a polite shutdown.
+process dies with it, as ``hunt`` arranges) and a fresh worker is started in its place.
+On PostgreSQL (a throwaway cluster made for the run, never the shared server) the server
+is also restarted once, halfway, in ``immediate`` mode: a crash, followed by recovery,
+not a polite shutdown.
 
 The trial script (``tests/faults/trial_script.py``) appends the trial id, the reservation
 attempt and the parameters of every run that reached its end to a file. At the end:
