@@ -204,6 +204,11 @@ def throughput(
     return out
 
 
+def _gap_window(gaps: list[float]) -> dict[str, float]:
+    """Time per trial from per-trial gaps: their mean, and their median."""
+    return {"mean_s": sum(gaps) / len(gaps), "median_s": _common.median(gaps)}
+
+
 def _window(stamps: list[float], first: int) -> dict[str, float]:
     """Time per trial over the 100 trials that follow ``stamps[first]``.
 
@@ -212,9 +217,7 @@ def _window(stamps: list[float], first: int) -> dict[str, float]:
     median of the 100 gaps is also kept, as it shrugs off a moment when another process
     took the CPU.
     """
-    part = stamps[first : first + 101]
-    gaps = [b - a for a, b in itertools.pairwise(part)]
-    return {"mean_s": (part[-1] - part[0]) / (len(part) - 1), "median_s": _common.median(gaps)}
+    return _gap_window([b - a for a, b in itertools.pairwise(stamps[first : first + 101])])
 
 
 def _compare(early: dict[str, float], late: dict[str, float]) -> dict[str, Any]:
@@ -228,10 +231,6 @@ def _compare(early: dict[str, float], late: dict[str, float]) -> dict[str, Any]:
 
 _GROWTH_WINDOW = 100
 _GROWTH_BATCH = 10
-
-
-def _gap_window(gaps: list[float]) -> dict[str, float]:
-    return {"mean_s": sum(gaps) / len(gaps), "median_s": _common.median(gaps)}
 
 
 def _orionlite_growth(url: str, n: int) -> dict[str, Any]:

@@ -110,7 +110,7 @@ class Experiment:
         try:
             return self._acquire(worker_id, lease_s, history, pending)
         finally:
-            if pending is not None and pending.lost is None:
+            if pending is not None:
                 self.storage.record_pending(pending)
 
     def _acquire(

@@ -247,8 +247,7 @@ class Worker:
         if pending is None:
             return
         try:
-            if pending.lost is None:
-                self.experiment.storage.record_pending(pending)
+            self.experiment.storage.record_pending(pending)
         finally:
             self._heartbeat.drop(pending.trial)
         if pending.lost:

@@ -279,7 +279,10 @@ class Storage:
         return acquired
 
     def record_pending(self, pending: PendingResult) -> None:
-        """Record ``pending`` on its own; sets its ``lost``."""
+        """Record ``pending`` on its own, unless it was recorded already (its ``lost`` is
+        set); sets its ``lost``."""
+        if pending.lost is not None:
+            return
         try:
             self.finish_trial(pending.trial, pending.status, **pending.values)
         except ReservationLostError:
