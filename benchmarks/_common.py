@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -132,7 +133,11 @@ def _child(
         barrier.abort()
         queue.put(WorkerResult(errors=[f"setup: {type(exc).__name__}: {exc}"]))
         return
-    barrier.wait()
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:  # another worker's set-up failed: report, not hang
+        queue.put(WorkerResult(errors=["setup: another worker's set-up failed"]))
+        return
     result = WorkerResult(started=time.perf_counter())
     cpu = time.process_time()
     try:

@@ -313,9 +313,19 @@ def explain(url: str, name: str) -> dict[str, list[str]]:
         ),
     }
     if dialect == "postgresql":
-        statements["acquire (reserve or create, one statement)"] = (
-            reservation._ACQUIRE_POSTGRESQL,
-            new_trial,
+        # As the worker runs it: with the previous trial's result (see Worker._record).
+        recorded = {"v_objective": 1.0, "v_results": None, "v_exit_code": 0, "v_error": None}
+        statements["acquire (record the last result, reserve or create: one statement)"] = (
+            reservation._acquire_postgresql(
+                ("error", "exit_code", "objective", "results")
+            ).statement,
+            {
+                **new_trial,
+                "p_trial_id": trial_id,
+                "p_attempt": 1,
+                "p_status": "completed",
+                **recorded,
+            },
         )
     else:
         statements["claim budget"] = (

@@ -8,6 +8,7 @@ Usage::
     .venv/bin/python benchmarks/coordination.py --only throughput --orionlite-only --driver worker
         # orionlite alone: run it from another folder with PYTHONPATH=<other checkout>
         # to compare two versions (how docs/benchmarks.md's before/after was measured)
+    .venv/bin/python benchmarks/coordination.py --only throughput --backends postgresql
 
 Writes the raw figures as JSON and, for a complete full run, the generated part of the
 "Coordination" section of ``docs/benchmarks.md``. A complete full run writes
@@ -393,6 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="orionlite side: the public workon() API, or Worker with a no-op runner",
     )
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgresql",
+        help="comma-separated: sqlite, postgresql (PostgreSQL is skipped if unreachable)",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -405,11 +411,13 @@ def main(argv: list[str] | None = None) -> int:
         driver = "workon" if why_not is None else "worker"
         if why_not:
             log(f"driving orionlite with Worker + a no-op runner: {why_not}")
-    backends = ["sqlite"]
-    pg_problem = _common.pg_available()
-    if pg_problem is None:
-        backends.append("postgresql")
-    else:
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    all_backends = set(backends) == {"sqlite", "postgresql"}
+    if set(backends) - {"sqlite", "postgresql"}:
+        parser.error(f"unknown backends in {args.backends!r}")
+    pg_problem = _common.pg_available() if "postgresql" in backends else None
+    if pg_problem is not None:
+        backends.remove("postgresql")
         log(f"PostgreSQL skipped: {pg_problem}")
 
     started = time.perf_counter()
@@ -437,7 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     results["total_seconds"] = time.perf_counter() - started
 
     # Only a complete full run replaces the committed figures and the docs' tables.
-    complete = not args.quick and not args.orionlite_only and set(only) == set(SECTIONS)
+    complete = (
+        not args.quick and not args.orionlite_only and set(only) == set(SECTIONS) and all_backends
+    )
     default_json = (
         RESULTS / "coordination.json"
         if complete

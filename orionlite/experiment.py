@@ -69,10 +69,11 @@ class Experiment:
         default = f"orionlite-runs/{self.name}-v{self.version}"
         return Path(self.record.working_dir or default).absolute()
 
-    def history(self, reuse_finish_read: bool = False) -> list[TrialRecord]:
+    def history(self, reuse_finish_read: bool = False, max_age_s: float = 0.0) -> list[TrialRecord]:
         """Every trial, refreshed with the rows changed since the last call (or, with
-        ``reuse_finish_read``, as read by the :meth:`finish` just before, if any)."""
-        return self._history.refresh(reuse_finish_read)
+        ``reuse_finish_read``, as read by the :meth:`finish` just before, if any; or as
+        read less than ``max_age_s`` ago)."""
+        return self._history.refresh(reuse_finish_read, max_age_s)
 
     def finish(self, trial: TrialRecord, status: TrialStatus, **values: Any) -> None:
         """Record a trial's end (``Storage.finish_trial``) and read the history's changes

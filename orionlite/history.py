@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import time
 from collections import Counter
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
@@ -56,16 +57,20 @@ class TrialHistory:
         # with their attempt: a read may still bring their reservation, which is older.
         self._own_ends: dict[int, int] = {}
         self._read_at_finish = False
+        self._read_at = -float("inf")  # time.monotonic() of the last read
 
-    def refresh(self, reuse_finish_read: bool = False) -> TrialList:
+    def refresh(self, reuse_finish_read: bool = False, max_age_s: float = 0.0) -> TrialList:
         """Read what changed. With ``reuse_finish_read``, a read made by :meth:`finish`
         just before (and nothing else since) stands in for it: the worker loop records a
-        result and reads the history at once, then starts its next trial."""
+        result and reads the history at once, then starts its next trial. A read less
+        than ``max_age_s`` old stands in for a new one too."""
         fresh, self._read_at_finish = self._read_at_finish, False
-        if not (reuse_finish_read and fresh):
+        now = time.monotonic()
+        if not (reuse_finish_read and fresh) and now - self._read_at >= max_age_s:
             changed, self._watermark = self._storage.fetch_changed_trials(
                 self._experiment_id, self._watermark
             )
+            self._read_at = now
             self.merge(changed)
         return self.trials
 
@@ -84,6 +89,7 @@ class TrialHistory:
             self._storage.finish_trial(trial, status, **values)
             self.remember(trial, status, values)
             return
+        self._read_at = time.monotonic()
         changed, self._watermark = self._storage.finish_and_read(
             trial, status, self._watermark, **values
         )

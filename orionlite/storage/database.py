@@ -217,17 +217,6 @@ class Storage:
         )
         return queries.record_from_values(row) if row is not None else None
 
-    @property
-    def records_with_acquisition(self) -> bool:
-        """Whether ``acquire_trial`` can record a ``PendingResult`` in its own transaction.
-
-        On SQLite every write transaction takes the database's single write lock and
-        fsyncs on commit: recording a result and reserving the next trial together halves
-        both per trial. PostgreSQL already records a result and reads the history in one
-        round trip (``finish_and_read``), and reserves in another.
-        """
-        return self.dialect == "sqlite"
-
     def acquire_trial(
         self,
         experiment_id: int,
@@ -245,35 +234,48 @@ class Storage:
         instead of a reservation that misses and then a creation. A trial whose lease ran
         out (its worker died) is taken here, before any new one is made.
 
-        ``pending`` is recorded first, in the same transaction where
-        ``records_with_acquisition``, else on its own; its ``lost`` tells the outcome.
+        ``pending``, the worker's previous trial completed, is recorded in the same
+        transaction (one commit, and on SQLite one write lock, per trial instead of two);
+        its ``lost`` tells the outcome. Any other end is recorded on its own, first.
         """
-        if pending is not None and not self.records_with_acquisition:
+        if pending is not None and pending.status is not TrialStatus.COMPLETED:
             self.record_pending(pending)
             pending = None
+        if pending is not None:
+            _storable(pending.values)
         new_trial = reservation.new_trial_parameters(
             experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
         )
+        acquired: TrialRecord | CreateRefusal
         if self.dialect == "postgresql":
-            outcome, row = self._run_single(lambda c: reservation.acquire_postgresql(c, new_trial))
-            if row is not None:
-                return queries.record_from_values(row)
-            if outcome == "duplicate":
-                return CreateRefusal.DUPLICATE
-            return CreateRefusal.BUDGET_SPENT
-        if pending is not None:
-            _storable(pending.values)
-
-        def work(connection: sa.Connection) -> tuple[TrialRecord | CreateRefusal, bool]:
-            finished = pending is None or reservation.finish(
-                connection, pending.trial.id, pending.trial.attempt, pending.status, pending.values
+            finishing = None
+            if pending is not None:
+                finishing = (pending.trial.id, pending.trial.attempt, pending.values)
+            outcome, row, finished = self._run_single(
+                lambda c: reservation.acquire_postgresql(c, new_trial, finishing)
             )
-            row = reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
             if row is not None:
-                return queries.record_from_values(row), finished
-            return self._create_in(connection, experiment_id, new_trial), finished
+                acquired = queries.record_from_values(row)
+            elif outcome == "duplicate":
+                acquired = CreateRefusal.DUPLICATE
+            else:
+                acquired = CreateRefusal.BUDGET_SPENT
+        else:
 
-        acquired, finished = self._run(work, write=True)
+            def work(connection: sa.Connection) -> tuple[TrialRecord | CreateRefusal, bool]:
+                finished = pending is None or reservation.finish(
+                    connection,
+                    pending.trial.id,
+                    pending.trial.attempt,
+                    pending.status,
+                    pending.values,
+                )
+                row = reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
+                if row is not None:
+                    return queries.record_from_values(row), finished
+                return self._create_in(connection, experiment_id, new_trial), finished
+
+            acquired, finished = self._run(work, write=True)
         if pending is not None:
             pending.lost = not finished and self._lost(pending.trial, pending.status)
         return acquired

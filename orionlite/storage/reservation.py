@@ -61,16 +61,18 @@ def _budget_left() -> sa.ColumnElement[bool]:
     )
 
 
-def _reserve_statement() -> sa.Update:
+def _reserve_statement(excluded: sa.ColumnElement[bool] | None = None) -> sa.Update:
     """Reserve the oldest reservable trial in one statement.
 
     On PostgreSQL the inner ``FOR UPDATE SKIP LOCKED`` lets concurrent workers pass over a
     row another worker is taking instead of queueing behind it. SQLAlchemy leaves the
     clause out on SQLite, where the statement's write lock makes it atomic on its own.
+    ``excluded`` keeps a row out of the candidates: the one a statement also finishes.
     """
+    reservable = _reservable_now() if excluded is None else sa.and_(_reservable_now(), excluded)
     candidate = (
         sa.select(trials.c.id)
-        .where(trials.c.experiment_id == _EXPERIMENT_ID, _reservable_now())
+        .where(trials.c.experiment_id == _EXPERIMENT_ID, reservable)
         .order_by(trials.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -78,7 +80,7 @@ def _reserve_statement() -> sa.Update:
     )
     return (
         trials.update()
-        .where(trials.c.id == candidate, _reservable_now())
+        .where(trials.c.id == candidate, reservable)
         .values(
             status=TrialStatus.RESERVED.value,
             attempt=trials.c.attempt + 1,
@@ -148,7 +150,8 @@ def _select_column(name: str, value: Any) -> sa.ColumnElement[Any]:
     return sa.literal(value, trials.c[name].type)
 
 
-def _acquire_postgresql() -> sa.CompoundSelect:
+@functools.lru_cache(maxsize=64)
+def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
     """Reserve a waiting trial, else create the proposed one within budget: one statement.
 
     ``reserved``: the reservation above, as a CTE. ``budget``: the experiment row, locked
@@ -159,10 +162,17 @@ def _acquire_postgresql() -> sa.CompoundSelect:
     give an empty result instead of an error. ``claimed``: the budget increment, only for
     a row actually inserted, so a duplicate costs no budget and needs no rollback.
 
+    With ``finished_columns``, ``done`` also records the worker's previous trial (a
+    completed one: no budget to give back) with these columns, and the second column,
+    ``finished``, says whether its token still matched. That trial is kept out of the
+    candidates, as no statement may change one row twice.
+
     The result has one row whose ``outcome`` is ``reserved``, ``created`` or
     ``duplicate`` (columns null), or no row when the budget is spent.
     """
-    reserved = _reserve_statement().returning(*RECORD_COLUMNS).cte("reserved")
+    done = None if finished_columns is None else _finish_update(finished_columns).cte("done")
+    excluded = None if done is None else trials.c.id != _TRIAL_ID
+    reserved = _reserve_statement(excluded).returning(*RECORD_COLUMNS).cte("reserved")
     budget = (
         sa.select(experiments.c.id)
         .where(_budget_left(), ~sa.exists(sa.select(reserved.c.id)))
@@ -187,16 +197,18 @@ def _acquire_postgresql() -> sa.CompoundSelect:
         .cte("claimed")
     )
     outcome = sa.case((created.c.id.is_(None), "duplicate"), else_="created")
-    return sa.union_all(
-        sa.select(sa.literal("reserved").label("outcome"), *reserved.c),
-        sa.select(outcome.label("outcome"), *created.c).select_from(
-            budget.outerjoin(created, sa.true())
-        ),
-    ).add_cte(claimed)
-
-
-_ACQUIRE_POSTGRESQL = _acquire_postgresql()
-_ACQUIRE_POSTGRESQL_PREPARED = Prepared(_ACQUIRE_POSTGRESQL)
+    finished: list[sa.ColumnElement[Any]] = []
+    if done is not None:
+        count = sa.select(sa.func.count()).select_from(done).scalar_subquery()
+        finished.append(count.label("finished"))
+    return Prepared(
+        sa.union_all(
+            sa.select(sa.literal("reserved").label("outcome"), *finished, *reserved.c),
+            sa.select(outcome.label("outcome"), *finished, *created.c).select_from(
+                budget.outerjoin(created, sa.true())
+            ),
+        ).add_cte(claimed)
+    )
 
 
 def _owned() -> sa.ColumnElement[bool]:
@@ -276,19 +288,35 @@ def insert_reserved(connection: sa.Connection, new_trial: dict[str, Any]) -> tup
 
 
 def acquire_postgresql(
-    connection: sa.Connection, new_trial: dict[str, Any]
-) -> tuple[str, tuple[Any, ...] | None]:
-    """(outcome, row): ``reserved``, ``created``, ``duplicate`` or ``budget_spent``.
+    connection: sa.Connection,
+    new_trial: dict[str, Any],
+    finishing: tuple[int, int, dict[str, Any]] | None = None,
+) -> tuple[str, tuple[Any, ...] | None, bool | None]:
+    """(outcome, row, finished): the outcome is ``reserved``, ``created``, ``duplicate`` or
+    ``budget_spent``.
 
-    One statement, hence one round trip when run outside a transaction (see
-    :func:`_acquire_postgresql`). SQLite has no data-modifying CTEs: there the same steps
-    run one by one inside ``BEGIN IMMEDIATE`` (see ``Storage.acquire_trial``).
+    One statement, hence one round trip and one commit when run outside a transaction
+    (see :func:`_acquire_postgresql`). ``finishing``, (id, attempt, values) of the
+    worker's completed previous trial, is recorded in it; ``finished`` says whether its
+    token matched, or is None when there was none or the budget was spent (no row to
+    tell). SQLite has no data-modifying CTEs: there the same steps run one by one inside
+    ``BEGIN IMMEDIATE`` (see ``Storage.acquire_trial``).
     """
-    rows = _ACQUIRE_POSTGRESQL_PREPARED.run(connection, new_trial)
+    parameters = new_trial
+    columns = None
+    if finishing is not None:
+        trial_id, attempt, values = finishing
+        columns = tuple(sorted(values))
+        parameters = dict(new_trial, p_trial_id=trial_id, p_attempt=attempt)
+        parameters["p_status"] = TrialStatus.COMPLETED.value
+        parameters.update({f"v_{name}": value for name, value in values.items()})
+    rows = _acquire_postgresql(columns).run(connection, parameters)
     if not rows:
-        return "budget_spent", None
+        return "budget_spent", None, None
     outcome: str = rows[0][0]
-    return outcome, (rows[0][1:] if outcome != "duplicate" else None)
+    finished = None if finishing is None else rows[0][1] > 0
+    row = rows[0][1 if finishing is None else 2 :]
+    return outcome, (row if outcome != "duplicate" else None), finished
 
 
 def extend_lease(connection: sa.Connection, trial_id: int, attempt: int, lease_s: float) -> bool:

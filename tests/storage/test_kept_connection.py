@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.storage import Storage, database
-from orionlite.storage.engine import _CURSOR
+from orionlite.storage.engine import _CURSOR, Prepared, _native_placeholders
 
 
 @pytest.fixture
@@ -117,3 +117,25 @@ def test_other_threads_check_out_per_call_while_one_keeps(
         thread.join()
         assert storage.engine.pool.checkedout() == 1, "the other thread gave its back"
     assert len(checkouts) == 2
+
+
+def test_prepared_statements_bind_repeated_names_and_keep_literal_percents(
+    storage: Storage,
+) -> None:
+    """On PostgreSQL the statement goes to the server with ``$1`` placeholders made once
+    (``engine._native_placeholders``): a name used twice is one parameter, and a ``%`` in
+    the SQL stays a ``%``."""
+    x = sa.bindparam("x", type_=sa.Integer)
+    statement = sa.select(
+        (x + x).label("twice"),
+        sa.literal_column("'100%'").label("text"),
+        sa.bindparam("y", type_=sa.String).label("y"),
+    )
+    with storage.engine.connect() as connection:
+        rows = Prepared(statement).run(connection, {"x": 21, "y": "a%(b)s"})
+    assert rows == [(42, "100%", "a%(b)s")]
+
+
+def test_native_placeholders_number_each_name_once() -> None:
+    sql, names = _native_placeholders("a = %(x)s AND b = %(y)s OR c = %(x)s AND d LIKE 'z%%'")
+    assert (sql, names) == ("a = $1 AND b = $2 OR c = $1 AND d LIKE 'z%'", ["x", "y"])

@@ -1,22 +1,25 @@
-"""A short trial's result recorded with the worker's next reservation (SQLite), and the
-history that must not lose a result it knows before the database does. Each test runs on
-SQLite and on PostgreSQL (where a pending result is simply recorded first)."""
+"""A short trial's result recorded with the worker's next reservation, and the history
+that must not lose a result it knows before the database does. Each test runs on SQLite
+and on PostgreSQL."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from orionlite.experiment import Experiment
 from orionlite.history import TrialHistory
 from orionlite.outcome import RunControls, TrialOutcome
-from orionlite.records import PendingResult, TrialRecord, TrialStatus
+from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
+from orionlite.space import Space
 from orionlite.storage import CreateRefusal, Storage
-from orionlite.worker import Worker
+from orionlite.worker import Worker, WorkerSettings
 
 
 def _acquire(
@@ -32,8 +35,13 @@ def _completed(trial: TrialRecord, objective: float = 0.5) -> PendingResult:
 
 @contextlib.contextmanager
 def _counting_writes(url: str) -> Iterator[tuple[Storage, list[int]]]:
-    """A new storage on ``url`` and the number of write transactions it commits on SQLite
-    (each takes the write lock and fsyncs): explicit ones and single writes alike."""
+    """A new storage on ``url`` and, once the block ends, the number of write transactions
+    committed meanwhile (each an fsync; on SQLite each also takes the write lock).
+
+    SQLite: explicit ``BEGIN IMMEDIATE`` transactions and single writes alike, traced.
+    PostgreSQL: the transaction ids assigned during the block, as only a transaction that
+    writes gets one (the server is otherwise quiet while a test runs).
+    """
     count = [0]
 
     def trace(dbapi_connection: Any, _record: Any) -> None:
@@ -52,11 +60,23 @@ def _counting_writes(url: str) -> Iterator[tuple[Storage, list[int]]]:
         if isinstance(dbapi_connection, sqlite3.Connection):
             dbapi_connection.set_trace_callback(statement)
 
+    def next_transaction_id() -> int:
+        # Takes an id itself: the next call's value is one higher when nothing else wrote.
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.begin() as connection:
+            value = connection.execute(sa.text("SELECT pg_current_xact_id()::text")).scalar()
+        engine.dispose()
+        return int(value)
+
+    postgresql = not url.startswith("sqlite")
     sa.event.listen(sa.pool.Pool, "connect", trace)
     storage = Storage(url)
     try:
         storage.engine  # noqa: B018 - connects, so the trace is in place
+        before = next_transaction_id() if postgresql else 0
         yield storage, count
+        if postgresql:
+            count[0] = next_transaction_id() - before - 1
     finally:
         storage.close()
         sa.event.remove(sa.pool.Pool, "connect", trace)
@@ -75,8 +95,7 @@ def test_a_pending_result_is_recorded_with_the_next_reservation(
     recorded = storage.get_trial(first.id)
     assert recorded is not None
     assert (recorded.status, recorded.objective) == (TrialStatus.COMPLETED, 0.5)
-    if storage.records_with_acquisition:
-        assert writes[0] == 1, "one write transaction for the result and the reservation"
+    assert writes[0] == 1, "one write transaction for the result and the reservation"
 
 
 def test_a_result_refused_as_lost_does_not_stop_the_reservation(
@@ -142,10 +161,7 @@ class _Instant:
         return TrialOutcome(TrialStatus.COMPLETED, objective=float(trial.id))
 
 
-def test_a_worker_of_short_trials_writes_once_per_trial(storage: Storage) -> None:
-    from orionlite.space import Space
-
-    trials = 12
+def _short_experiment(storage: Storage, trials: int) -> ExperimentRecord:
     exp = storage.create_experiment(
         {
             "name": "short",
@@ -160,13 +176,79 @@ def test_a_worker_of_short_trials_writes_once_per_trial(storage: Storage) -> Non
         }
     )
     assert exp is not None
+    return exp
+
+
+def test_a_worker_of_short_trials_writes_once_per_trial(storage: Storage) -> None:
+    trials = 12
+    exp = _short_experiment(storage, trials)
     with _counting_writes(storage.url) as (counted, writes):
         report = Worker(Experiment(counted, exp), _Instant()).run()
     assert (report.reason.value, report.completed, report.lost) == ("done", trials, 0)
     done = storage.trials(exp.id, (TrialStatus.COMPLETED,))
     assert len(done) == trials
     assert all(t.objective == float(t.id) for t in done), "each result on its own trial"
-    if storage.records_with_acquisition:
-        # One per trial (its result goes with the next reservation), plus the last try
-        # that finds the budget spent and takes the last result along.
-        assert writes[0] == trials + 1
+    # One per trial (its result goes with the next reservation), plus the last try that
+    # finds the budget spent and takes the last result along.
+    assert writes[0] == trials + 1
+
+
+def test_a_pending_result_whose_lease_ran_out_is_recorded_not_reserved_again(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    """The trial being recorded is reservable in the statement's snapshot once its lease
+    has expired: it must be recorded, and the worker handed another trial."""
+    exp = new_experiment(storage)
+    mine = storage.acquire_trial(exp, {"x": 1}, "hash-1", "w1", 0.05)
+    assert isinstance(mine, TrialRecord)
+    time.sleep(0.2)
+    pending = _completed(mine)
+    nxt = _acquire(storage, exp, 2, pending=pending)
+    assert isinstance(nxt, TrialRecord) and nxt.id != mine.id
+    assert pending.lost is False
+    recorded = storage.get_trial(mine.id)
+    assert recorded is not None
+    assert (recorded.status, recorded.attempt, recorded.objective) == (
+        TrialStatus.COMPLETED,
+        mine.attempt,
+        0.5,
+    )
+
+
+def test_a_read_younger_than_max_age_stands_in_for_a_new_one(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    exp = new_experiment(storage)
+    history = TrialHistory(storage, exp)
+    assert history.refresh() == []
+    theirs = _acquire(storage, exp, 1, worker="w2")
+    assert history.refresh(max_age_s=60.0) == [], "read less than a minute ago: not again"
+    assert [t.id for t in history.refresh(max_age_s=0.0)] == [theirs.id]
+
+
+class _Reads(Storage):
+    """Counts the worker's history reads (a real storage underneath)."""
+
+    reads = 0
+
+    def fetch_changed_trials(self, experiment_id: int, since: Any) -> Any:
+        self.reads += 1
+        return super().fetch_changed_trials(experiment_id, since)
+
+
+@pytest.mark.parametrize(("max_age_s", "reads"), [(0.0, 13), (60.0, 1)])
+def test_after_a_short_trial_the_worker_reads_the_history_once_per_max_age(
+    storage: Storage, max_age_s: float, reads: int
+) -> None:
+    """12 instant trials: with no window, one read per trial and the last try; with a
+    window longer than the run, the first read serves them all (each worker knows its own
+    results, and the database refuses what it does not know of the others')."""
+    exp = _short_experiment(storage, 12)
+    counted = _Reads(storage.url)
+    try:
+        settings = WorkerSettings(history_max_age_s=max_age_s)
+        report = Worker(Experiment(counted, exp), _Instant(), settings).run()
+    finally:
+        counted.close()
+    assert (report.reason.value, report.completed) == ("done", 12)
+    assert counted.reads == reads
