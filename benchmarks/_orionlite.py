@@ -305,7 +305,7 @@ def explain(url: str, name: str) -> dict[str, list[str]]:
         ),
         "finish (completed)": (
             reservation._finish_statement(("objective",), False, dialect).statement,
-            {"p_trial_id": trial_id, "p_attempt": 1, "p_status": "completed", "v_objective": 1.0},
+            reservation._finish_parameters(trial_id, 1, TrialStatus.COMPLETED, {"objective": 1.0}),
         ),
         "count by status (--max-broken, API)": (
             queries._COUNT_STATUS,
@@ -314,18 +314,11 @@ def explain(url: str, name: str) -> dict[str, list[str]]:
     }
     if dialect == "postgresql":
         # As the worker runs it: with the previous trial's result (see Worker._record).
-        recorded = {"v_objective": 1.0, "v_results": None, "v_exit_code": 0, "v_error": None}
+        recorded = {"objective": 1.0, "results": None, "exit_code": 0, "error": None}
         statements["acquire (record the last result, reserve or create: one statement)"] = (
-            reservation._acquire_postgresql(
-                ("error", "exit_code", "objective", "results")
-            ).statement,
-            {
-                **new_trial,
-                "p_trial_id": trial_id,
-                "p_attempt": 1,
-                "p_status": "completed",
-                **recorded,
-            },
+            reservation._acquire_postgresql(tuple(sorted(recorded))).statement,
+            new_trial
+            | reservation._finish_parameters(trial_id, 1, TrialStatus.COMPLETED, recorded),
         )
     else:
         statements["claim budget"] = (

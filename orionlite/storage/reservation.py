@@ -307,9 +307,9 @@ def acquire_postgresql(
     if finishing is not None:
         trial_id, attempt, values = finishing
         columns = tuple(sorted(values))
-        parameters = dict(new_trial, p_trial_id=trial_id, p_attempt=attempt)
-        parameters["p_status"] = TrialStatus.COMPLETED.value
-        parameters.update({f"v_{name}": value for name, value in values.items()})
+        parameters = new_trial | _finish_parameters(
+            trial_id, attempt, TrialStatus.COMPLETED, values
+        )
     rows = _acquire_postgresql(columns).run(connection, parameters)
     if not rows:
         return "budget_spent", None, None
@@ -340,6 +340,15 @@ def _finish_update(columns: tuple[str, ...]) -> sa.Update:
         )
         .returning(trials.c.experiment_id)
     )
+
+
+def _finish_parameters(
+    trial_id: int, attempt: int, status: TrialStatus, values: dict[str, Any]
+) -> dict[str, Any]:
+    """The bind parameters of :func:`_finish_update` (its columns: ``sorted(values)``)."""
+    parameters = {"p_trial_id": trial_id, "p_attempt": attempt, "p_status": status.value}
+    parameters.update({f"v_{name}": value for name, value in values.items()})
+    return parameters
 
 
 def _freed(done: sa.CTE) -> sa.CTE:
@@ -396,9 +405,7 @@ def finish(
     dialect = connection.dialect.name
     broken = status is TrialStatus.BROKEN
     statement = _finish_statement(tuple(sorted(values)), broken, dialect)
-    parameters = {"p_trial_id": trial_id, "p_attempt": attempt, "p_status": status.value}
-    parameters.update({f"v_{name}": value for name, value in values.items()})
-    rows = statement.run(connection, parameters)
+    rows = statement.run(connection, _finish_parameters(trial_id, attempt, status, values))
     if not rows:
         return False
     if broken and dialect != "postgresql":
@@ -420,8 +427,7 @@ def finish_and_read_postgresql(
     broken = status is TrialStatus.BROKEN
     statement = _finish_and_read_postgresql(tuple(sorted(values)), broken)
     parameters = queries.changed_trials_parameters("postgresql", experiment_id, since)
-    parameters.update({"p_trial_id": trial_id, "p_attempt": attempt, "p_status": status.value})
-    parameters.update({f"v_{name}": value for name, value in values.items()})
+    parameters.update(_finish_parameters(trial_id, attempt, status, values))
     rows = statement.run(connection, parameters)
     changed, watermark = queries.changes_from_rows("postgresql", rows, skip=1)
     return rows[0][0] > 0, changed, watermark
