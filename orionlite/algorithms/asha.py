@@ -71,7 +71,7 @@ class ASHA(Algorithm):
     def suggest(self, history: Sequence[TrialRecord], num: int = 1) -> list[Proposal]:
         proposals = self.promotions(history)[:num]
         seen = seen_hashes(history)
-        rng = np.random.default_rng(self.rng_seed(history))
+        rng = self.rng(history)
         while len(proposals) < num:
             params = self._new_configuration(rng, seen)
             if params is None:

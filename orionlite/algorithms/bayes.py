@@ -395,7 +395,7 @@ class BayesianOptimizer(Algorithm):
         seen = seen_hashes(history)
         observed = completed(history)
         lies = [trial.params for trial in pending(history)]
-        rng = np.random.default_rng(self.rng_seed(history))
+        rng = self.rng(history)
         proposals: list[Proposal] = []
         for _ in range(num):
             # Pending trials count towards the design: with many workers, the model starts

@@ -141,7 +141,7 @@ class Hyperband(Algorithm):
         states = self.states(history)
         proposals = [p for _, state in states for p in state.promotions][:num]
         seen = seen_hashes(history)
-        rng = np.random.default_rng(self.rng_seed(history))
+        rng = self.rng(history)
         for bracket, state in states:
             while state.missing and len(proposals) < num:
                 params = self._new_configuration(rng, seen, bracket.start)

@@ -56,7 +56,7 @@ class RandomSearch(Algorithm):
 
     def suggest(self, history: Sequence[TrialRecord], num: int = 1) -> list[Proposal]:
         seen = seen_hashes(history)
-        rng = np.random.default_rng(self.rng_seed(history))
+        rng = self.rng(history)
         proposals: list[Proposal] = []
         for _ in range(num):
             params = self._draw_unseen(rng, seen)

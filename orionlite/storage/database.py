@@ -153,7 +153,8 @@ class Storage:
 
     def _run_single(self, work: Callable[[sa.Connection], T]) -> T:
         """Like ``_run`` for work that is exactly one statement: no BEGIN/COMMIT around it
-        (one round trip on PostgreSQL instead of three; see ``engine.single_statement``)."""
+        (one round trip on PostgreSQL instead of three; see ``engine.single_statement``),
+        or that runs its own transaction on the driver (``engine.immediate_transaction``)."""
 
         def attempt() -> T:
             with self._connection() as connection, single_statement(connection):
@@ -241,41 +242,26 @@ class Storage:
         if pending is not None and pending.status is not TrialStatus.COMPLETED:
             self.record_pending(pending)
             pending = None
+        finishing = None
         if pending is not None:
             _storable(pending.values)
+            finishing = (pending.trial.id, pending.trial.attempt, pending.values)
         new_trial = reservation.new_trial_parameters(
             experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
         )
+        acquire = (
+            reservation.acquire_postgresql
+            if self.dialect == "postgresql"
+            else reservation.acquire_sqlite
+        )
+        outcome, row, finished = self._run_single(lambda c: acquire(c, new_trial, finishing))
         acquired: TrialRecord | CreateRefusal
-        if self.dialect == "postgresql":
-            finishing = None
-            if pending is not None:
-                finishing = (pending.trial.id, pending.trial.attempt, pending.values)
-            outcome, row, finished = self._run_single(
-                lambda c: reservation.acquire_postgresql(c, new_trial, finishing)
-            )
-            if row is not None:
-                acquired = queries.record_from_values(row)
-            elif outcome == "duplicate":
-                acquired = CreateRefusal.DUPLICATE
-            else:
-                acquired = CreateRefusal.BUDGET_SPENT
+        if row is not None:
+            acquired = queries.record_from_values(row)
+        elif outcome == "duplicate":
+            acquired = CreateRefusal.DUPLICATE
         else:
-
-            def work(connection: sa.Connection) -> tuple[TrialRecord | CreateRefusal, bool]:
-                finished = pending is None or reservation.finish(
-                    connection,
-                    pending.trial.id,
-                    pending.trial.attempt,
-                    pending.status,
-                    pending.values,
-                )
-                row = reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
-                if row is not None:
-                    return queries.record_from_values(row), finished
-                return self._create_in(connection, experiment_id, new_trial), finished
-
-            acquired, finished = self._run(work, write=True)
+            acquired = CreateRefusal.BUDGET_SPENT
         if pending is not None:
             pending.lost = not finished and self._lost(pending.trial, pending.status)
         return acquired
@@ -291,20 +277,6 @@ class Storage:
             pending.lost = True
         else:
             pending.lost = False
-
-    @staticmethod
-    def _create_in(
-        connection: sa.Connection, experiment_id: int, new_trial: dict[str, Any]
-    ) -> TrialRecord | CreateRefusal:
-        if not reservation.claim_budget(connection, experiment_id):
-            return CreateRefusal.BUDGET_SPENT
-        row = reservation.insert_reserved(connection, new_trial)
-        if row is None:
-            # These parameters exist already: give the slot back. (Not a rollback: the
-            # transaction may also hold a result being recorded.)
-            reservation.give_back_budget(connection, experiment_id)
-            return CreateRefusal.DUPLICATE
-        return queries.record_from_values(row)
 
     def heartbeat(self, trial: TrialRecord, lease_s: float) -> bool:
         """Extend the lease; False if another worker took the trial over."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -161,12 +162,54 @@ class Prepared:
         self._by_dialect: dict[str, _Compiled] = {}
 
     def run(self, connection: sa.Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return self.bind(connection, params).run(connection)
+
+    def bind(self, connection: sa.Connection, params: dict[str, Any]) -> Bound:
+        """The statement with ``params`` converted for ``connection``'s driver, to run
+        later: see :func:`immediate_transaction`."""
         dialect = connection.dialect
         compiled = self._by_dialect.get(dialect.name)
         if compiled is None:
             compiled = _Compiled(self.statement, dialect, self.plan_per_call)
             self._by_dialect[dialect.name] = compiled
-        return compiled.run(connection, params)
+        return Bound(compiled, compiled.arguments(params))
+
+
+@contextmanager
+def immediate_transaction(connection: sa.Connection) -> Iterator[None]:
+    """SQLite's write transaction, begun and committed on the driver itself.
+
+    Every other writer waits while it is open, so only the statements should run inside:
+    SQLAlchemy's bookkeeping around ``BEGIN IMMEDIATE`` and ``COMMIT`` and the binding of
+    parameters cost more than a reservation's statements, and at 8 workers the time the
+    lock is held is what bounds the rate (docs/benchmarks.md). Bind first
+    (:meth:`Prepared.bind`), then run the :class:`Bound` statements in here. For use
+    inside :func:`single_statement`, where SQLAlchemy opens no transaction of its own.
+    """
+    cursor = _cursor(connection, raw=False)
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+        yield
+        cursor.execute("COMMIT")
+    except BaseException as exc:
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is not None and dbapi_connection.in_transaction:
+            with suppress(Exception):
+                dbapi_connection.rollback()
+        if isinstance(exc, sqlite3.Error):
+            raise _wrapped(connection, exc, "BEGIN IMMEDIATE/COMMIT", (), cursor) from exc
+        raise
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A :class:`Prepared` statement with its arguments, ready for the driver."""
+
+    compiled: _Compiled
+    arguments: list[Any]
+
+    def run(self, connection: sa.Connection) -> list[tuple[Any, ...]]:
+        return self.compiled.execute(connection, self.arguments)
 
 
 class _Compiled:
@@ -198,12 +241,14 @@ class _Compiled:
             {"prepare": False} if plan_per_call and not self.sqlite else {}
         )
 
-    def run(self, connection: sa.Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def arguments(self, params: dict[str, Any]) -> list[Any]:
         values: dict[str, Any] = dict(self.compiled.construct_params(params))
         for name in self.json_binds:
             # As SQLAlchemy's JSON type does (none_as_null=False): None is JSON null.
             values[name] = _json_bind(values[name], self.sqlite)
-        args = [values[name] for name in self.positional]
+        return [values[name] for name in self.positional]
+
+    def execute(self, connection: sa.Connection, args: list[Any]) -> list[tuple[Any, ...]]:
         cursor = _cursor(connection, raw=not self.sqlite)
         try:
             cursor.execute(self.sql, args, **self.options)

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from orionlite.records import TrialStatus
 from orionlite.storage import queries
-from orionlite.storage.engine import Prepared
+from orionlite.storage.engine import Prepared, immediate_transaction
 from orionlite.storage.queries import RECORD_COLUMNS
 from orionlite.storage.sqlfunctions import change_seq, db_now
 from orionlite.storage.tables import UNFINISHED_STATUS_SQL, experiments, trials
@@ -97,13 +97,12 @@ def _reserve_statement(excluded: sa.ColumnElement[bool] | None = None) -> sa.Upd
 _RESERVE = _reserve_statement().returning(*RECORD_COLUMNS)
 _RESERVE_PREPARED = Prepared(_RESERVE)
 
-_CLAIM_BUDGET = (
+_CLAIM_BUDGET = Prepared(
     experiments.update()
     .where(_budget_left())
     .values(budget_used=experiments.c.budget_used + 1)
     .returning(experiments.c.id)
 )
-_CLAIM_BUDGET_PREPARED = Prepared(_CLAIM_BUDGET)
 
 # The values of a new trial, reserved by its creator.
 _NEW_TRIAL: dict[str, Any] = {
@@ -121,22 +120,14 @@ _NEW_TRIAL: dict[str, Any] = {
     "change_seq": change_seq(),
 }
 
-_INSERT_RESERVED_SQLITE = (
+# ``ON CONFLICT DO NOTHING`` on the unique (experiment, params hash) constraint turns a
+# race between two workers proposing the same point into a quiet miss for one of them.
+_INSERT_RESERVED_SQLITE = Prepared(
     sqlite.insert(trials)
     .values(_NEW_TRIAL)
     .on_conflict_do_nothing(index_elements=["experiment_id", "params_hash"])
     .returning(*RECORD_COLUMNS)
 )
-_INSERT_RESERVED_POSTGRESQL = (
-    postgresql.insert(trials)
-    .values(_NEW_TRIAL)
-    .on_conflict_do_nothing(index_elements=["experiment_id", "params_hash"])
-    .returning(*RECORD_COLUMNS)
-)
-_INSERT_RESERVED = {
-    "sqlite": Prepared(_INSERT_RESERVED_SQLITE),
-    "postgresql": Prepared(_INSERT_RESERVED_POSTGRESQL),
-}
 
 
 def _select_column(name: str, value: Any) -> sa.ColumnElement[Any]:
@@ -225,16 +216,11 @@ _EXTEND_LEASE = (
     .values(heartbeat_at=db_now(), lease_expires_at=db_now() + _LEASE_S)
 )
 
-_GIVE_BACK_BUDGET = (
+_GIVE_BACK_BUDGET = Prepared(
     experiments.update()
     .where(experiments.c.id == _EXPERIMENT_ID)
     .values(budget_used=experiments.c.budget_used - 1)
 )
-
-
-def give_back_budget(connection: sa.Connection, experiment_id: int) -> None:
-    """Undo a :func:`claim_budget` whose trial was not created."""
-    connection.execute(_GIVE_BACK_BUDGET, {"p_experiment_id": experiment_id})
 
 
 def reserve_existing(
@@ -246,17 +232,6 @@ def reserve_existing(
     return rows[0] if rows else None
 
 
-def claim_budget(connection: sa.Connection, experiment_id: int) -> bool:
-    """Count one more trial against max_trials, unless the budget is spent.
-
-    The guarded increment is the only serialisation point of trial creation: on
-    PostgreSQL the row lock it takes lasts until commit, so two workers can never both
-    take the last slot.
-    """
-    parameters = {"p_experiment_id": experiment_id}
-    return bool(_CLAIM_BUDGET_PREPARED.run(connection, parameters))
-
-
 def new_trial_parameters(
     experiment_id: int,
     params: dict[str, Any],
@@ -266,7 +241,7 @@ def new_trial_parameters(
     parent_trial_id: int | None,
 ) -> dict[str, Any]:
     """The bind parameters of a trial to create, reserved by its creator: what
-    :func:`insert_reserved` and :func:`acquire_postgresql` take."""
+    :func:`acquire_postgresql` and :func:`acquire_sqlite` take."""
     return {
         "p_experiment_id": experiment_id,
         "p_params": params,
@@ -275,16 +250,6 @@ def new_trial_parameters(
         "p_lease_s": lease_s,
         "p_parent_trial_id": parent_trial_id,
     }
-
-
-def insert_reserved(connection: sa.Connection, new_trial: dict[str, Any]) -> tuple[Any, ...] | None:
-    """Insert a trial already reserved by its creator; None if these parameters exist.
-
-    ``ON CONFLICT DO NOTHING`` on the unique (experiment, params hash) constraint turns a
-    race between two workers proposing the same point into a quiet miss for one of them.
-    """
-    rows = _INSERT_RESERVED[connection.dialect.name].run(connection, new_trial)
-    return rows[0] if rows else None
 
 
 def acquire_postgresql(
@@ -317,6 +282,43 @@ def acquire_postgresql(
     finished = None if finishing is None else rows[0][1] > 0
     row = rows[0][1 if finishing is None else 2 :]
     return outcome, (row if outcome != "duplicate" else None), finished
+
+
+def acquire_sqlite(
+    connection: sa.Connection,
+    new_trial: dict[str, Any],
+    finishing: tuple[int, int, dict[str, Any]] | None = None,
+) -> tuple[str, tuple[Any, ...] | None, bool | None]:
+    """:func:`acquire_postgresql` for SQLite, which has no data-modifying CTEs: the same
+    steps one by one, in one write transaction (one lock, one commit).
+
+    Every statement is bound before ``BEGIN IMMEDIATE``: with 8 workers the write lock is
+    the bottleneck, and only the statements themselves run while it is held (see
+    ``engine.immediate_transaction``). The slot claimed for a duplicate is given back in
+    the same transaction, not by a rollback, which would drop the recorded result.
+    """
+    experiment = {"p_experiment_id": new_trial["p_experiment_id"]}
+    finish = None
+    if finishing is not None:
+        trial_id, attempt, values = finishing
+        parameters = _finish_parameters(trial_id, attempt, TrialStatus.COMPLETED, values)
+        statement = _finish_statement(tuple(sorted(values)), False, "sqlite")
+        finish = statement.bind(connection, parameters)
+    reserve = _RESERVE_PREPARED.bind(connection, new_trial)
+    claim = _CLAIM_BUDGET.bind(connection, experiment)
+    insert = _INSERT_RESERVED_SQLITE.bind(connection, new_trial)
+    with immediate_transaction(connection):
+        finished = None if finish is None else bool(finish.run(connection))
+        rows = reserve.run(connection)
+        if rows:
+            return "reserved", rows[0], finished
+        if not claim.run(connection):
+            return "budget_spent", None, finished
+        rows = insert.run(connection)
+        if rows:
+            return "created", rows[0], finished
+        _GIVE_BACK_BUDGET.run(connection, experiment)
+        return "duplicate", None, finished
 
 
 def extend_lease(connection: sa.Connection, trial_id: int, attempt: int, lease_s: float) -> bool:
@@ -409,7 +411,7 @@ def finish(
     if not rows:
         return False
     if broken and dialect != "postgresql":
-        connection.execute(_GIVE_BACK_BUDGET, {"p_experiment_id": rows[0][0]})
+        _GIVE_BACK_BUDGET.run(connection, {"p_experiment_id": rows[0][0]})
     return True
 
 

@@ -136,6 +136,49 @@ def test_a_duplicate_proposal_keeps_the_result_and_uses_no_budget(
     assert _acquire(storage, exp, 4) is CreateRefusal.BUDGET_SPENT
 
 
+_REFUSE_BAD_HASH = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_bad BEFORE INSERT ON trials WHEN NEW.params_hash = 'hash-bad' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.params_hash = 'hash-bad' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_bad BEFORE INSERT ON trials FOR EACH ROW "
+        "EXECUTE FUNCTION refuse_bad()",
+    ],
+}
+
+
+def test_a_step_that_fails_leaves_neither_the_result_nor_the_slot(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    """The creation fails after the result was recorded and a slot claimed (on SQLite,
+    steps of one write transaction): all of it is rolled back, and the same connection
+    then records the result with the next acquisition."""
+    exp = new_experiment(storage, max_trials=3)
+    mine = _acquire(storage, exp, 1)
+    with storage.engine.begin() as connection:
+        for statement in _REFUSE_BAD_HASH[storage.dialect]:
+            connection.execute(sa.text(statement))
+    pending = _completed(mine)
+    with storage.keep_connection():
+        with pytest.raises(sa.exc.DBAPIError, match="refused by the test"):
+            _acquire(storage, exp, "bad", pending=pending)
+        current = storage.get_trial(mine.id)
+        assert current is not None
+        assert (current.status, current.objective) == (TrialStatus.RESERVED, None)
+        assert pending.lost is None, "nothing was written"
+        second = _acquire(storage, exp, 2, pending=pending)
+    assert isinstance(second, TrialRecord) and pending.lost is False
+    recorded = storage.get_trial(mine.id)
+    assert recorded is not None and recorded.status is TrialStatus.COMPLETED
+    # Two slots used of three, so the failed creation's claim was rolled back.
+    assert isinstance(_acquire(storage, exp, 3), TrialRecord)
+    assert _acquire(storage, exp, 4) is CreateRefusal.BUDGET_SPENT
+
+
 def test_the_history_keeps_its_own_result_over_its_reservation_read_back(
     storage: Storage, new_experiment: Callable[..., int]
 ) -> None:
