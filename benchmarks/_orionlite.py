@@ -322,10 +322,13 @@ def explain(url: str, name: str) -> dict[str, list[str]]:
         )
     else:
         statements["claim budget"] = (
-            reservation._CLAIM_BUDGET,
+            reservation._CLAIM_BUDGET.statement,
             {"p_experiment_id": experiment.id},
         )
-        statements["insert reserved trial"] = (reservation._INSERT_RESERVED_SQLITE, new_trial)
+        statements["insert reserved trial"] = (
+            reservation._INSERT_RESERVED_SQLITE.statement,
+            new_trial,
+        )
     plans: dict[str, list[str]] = {}
     with engine.connect() as connection:
         if dialect == "postgresql":
