@@ -115,7 +115,7 @@ def _warm_up(storage: Storage) -> None:
 
 
 def worker(
-    url: str, name: str, keep_stamps: bool = False, synchronous: str | None = None
+    url: str, name: str, synchronous: str | None = None
 ) -> tuple[Callable[[], Any], Callable[[Any, WorkerResult], None]]:
     """One worker process: open the experiment, then run the worker loop until done."""
 
@@ -127,7 +127,7 @@ def worker(
         experiment = open_experiment(storage, name)
         experiment.history()  # connects and checks the schema, like a worker's start-up
         _warm_up(storage)
-        return experiment, NoopRunner(keep_stamps), counter
+        return experiment, NoopRunner(), counter
 
     def run(state: tuple[Experiment, NoopRunner, dict[str, int]], result: WorkerResult) -> None:
         experiment, runner, counter = state
@@ -137,8 +137,6 @@ def worker(
             result.extra["reason"] = report.reason.value
         finally:
             result.extra.update(counter)
-            if runner.stamps is not None:
-                result.extra["stamps"] = runner.stamps
             experiment.storage.close()
 
     return prepare, run

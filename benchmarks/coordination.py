@@ -109,7 +109,7 @@ def run_orionlite(
         url = url_for("orionlite")
         _orionlite.create(url, "throughput", n)
         if synchronous is not None:
-            args = [(url, "throughput", False, synchronous)] * workers
+            args = [(url, "throughput", synchronous)] * workers
             figures = _common.run_processes(_orionlite.worker, args)
         else:
             target = _orionlite.workon_worker if driver == "workon" else _orionlite.worker
@@ -241,7 +241,7 @@ def _orionlite_growth(url: str, n: int) -> dict[str, Any]:
     window = _GROWTH_WINDOW
     _orionlite.create(url, "growth", n - window)
     t0 = time.perf_counter()
-    made = _common.run_processes(_orionlite.worker, [(url, "growth", False)], timeout_s=1800)
+    made = _common.run_processes(_orionlite.worker, [(url, "growth")], timeout_s=1800)
     if made.trials < n - window:
         return {"error": made.errors}
     _orionlite.raise_budget(url, "growth", n)
