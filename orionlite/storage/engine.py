@@ -162,17 +162,21 @@ class Prepared:
         self._by_dialect: dict[str, _Compiled] = {}
 
     def run(self, connection: sa.Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        return self.bind(connection, params).run(connection)
+        compiled = self._compiled(connection.dialect)
+        return compiled.execute(connection, compiled.arguments(params))
 
     def bind(self, connection: sa.Connection, params: dict[str, Any]) -> Bound:
         """The statement with ``params`` converted for ``connection``'s driver, to run
         later: see :func:`immediate_transaction`."""
-        dialect = connection.dialect
+        compiled = self._compiled(connection.dialect)
+        return Bound(compiled, compiled.arguments(params))
+
+    def _compiled(self, dialect: sa.Dialect) -> _Compiled:
         compiled = self._by_dialect.get(dialect.name)
         if compiled is None:
             compiled = _Compiled(self.statement, dialect, self.plan_per_call)
             self._by_dialect[dialect.name] = compiled
-        return Bound(compiled, compiled.arguments(params))
+        return compiled
 
 
 @contextmanager

@@ -265,7 +265,7 @@ def acquire_postgresql(
     worker's completed previous trial, is recorded in it; ``finished`` says whether its
     token matched, or is None when there was none or the budget was spent (no row to
     tell). SQLite has no data-modifying CTEs: there the same steps run one by one inside
-    ``BEGIN IMMEDIATE`` (see ``Storage.acquire_trial``).
+    ``BEGIN IMMEDIATE`` (see :func:`acquire_sqlite`).
     """
     parameters = new_trial
     columns = None
