@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -134,6 +136,44 @@ def test_a_duplicate_proposal_keeps_the_result_and_uses_no_budget(
     # Two slots used of three: the third creation succeeds, a fourth does not.
     assert isinstance(_acquire(storage, exp, 3), TrialRecord)
     assert _acquire(storage, exp, 4) is CreateRefusal.BUDGET_SPENT
+
+
+# Another process that holds the write lock (SQLite) or the experiment row (PostgreSQL)
+# for half a second, far longer than SQLite's busy timeout.
+_HOLD_THE_LOCK = """
+import sys, time
+url, experiment_id = sys.argv[1], int(sys.argv[2])
+if url.startswith("sqlite"):
+    import sqlite3
+    connection = sqlite3.connect(url[len("sqlite:///"):], isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+else:
+    import psycopg
+    connection = psycopg.connect(url)
+    connection.execute("SELECT id FROM experiments WHERE id = %s FOR UPDATE", (experiment_id,))
+print("held", flush=True)
+time.sleep(0.5)
+connection.commit()
+"""
+
+
+def test_a_lock_held_by_another_process_delays_the_acquisition_without_failing_it(
+    db_url: str, storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    """On SQLite the acquisition's ``BEGIN IMMEDIATE`` finds the database locked, times
+    out and is tried again until the holder commits; on PostgreSQL the budget claim waits
+    for the row. Either way the result is recorded and the next trial created."""
+    exp = new_experiment(storage)
+    pending = _completed(_acquire(storage, exp, 1))
+    command = [sys.executable, "-c", _HOLD_THE_LOCK, db_url, str(exp)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        second = _acquire(storage, exp, 2, pending=pending)
+    assert holder.returncode == 0
+    assert isinstance(second, TrialRecord) and second.status is TrialStatus.RESERVED
+    assert pending.lost is False
+    recorded = storage.get_trial(pending.trial.id)
+    assert recorded is not None and recorded.status is TrialStatus.COMPLETED
 
 
 _REFUSE_BAD_HASH = {
