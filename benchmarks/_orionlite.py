@@ -284,14 +284,9 @@ def explain(url: str, name: str) -> dict[str, list[str]]:
     watermark = storage.fetch_changed_trials(experiment.id, 0)[1]
     since, unseen = watermark if isinstance(watermark, tuple) else (watermark, ())
     unseen = list(unseen)
-    new_trial = {
-        "p_experiment_id": experiment.id,
-        "p_params": {"x": 0.0, "y": 0.5},
-        "p_params_hash": "explain",
-        "p_worker_id": "explain",
-        "p_lease_s": 60.0,
-        "p_parent_trial_id": None,
-    }
+    new_trial = reservation.new_trial_parameters(
+        experiment.id, {"x": 0.0, "y": 0.5}, "explain", "explain", 60.0, None
+    )
     statements: dict[str, tuple[Any, dict[str, Any]]] = {
         "refresh (changed trials + watermark)": (
             queries._CHANGED_TRIALS[dialect].statement,
@@ -319,10 +314,7 @@ def explain(url: str, name: str) -> dict[str, list[str]]:
             | reservation._finish_parameters(trial_id, 1, TrialStatus.COMPLETED, recorded),
         )
     else:
-        statements["claim budget"] = (
-            reservation._CLAIM_BUDGET.statement,
-            {"p_experiment_id": experiment.id},
-        )
+        statements["claim budget"] = (reservation._CLAIM_BUDGET_SQLITE.statement, new_trial)
         statements["insert reserved trial"] = (
             reservation._INSERT_RESERVED_SQLITE.statement,
             new_trial,

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
+from orionlite.storage import budget
 from orionlite.storage.engine import Prepared
 from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress
 from orionlite.storage.tables import experiments, trials
@@ -99,8 +100,11 @@ def experiment_from_row(row: sa.Row[Any]) -> ExperimentRecord:
 
 
 def insert_experiment(connection: sa.Connection, values: dict[str, Any]) -> sa.Row[Any]:
+    """The experiment and the shares of its budget (``storage.budget``)."""
     statement = experiments.insert().values(created_at=db_now(), **values).returning(*experiments.c)
-    return connection.execute(statement).one()
+    row = connection.execute(statement).one()
+    budget.insert_shares(connection, row.id, row.max_trials)
+    return row
 
 
 def select_experiment(
@@ -126,9 +130,13 @@ def select_experiments(connection: sa.Connection) -> list[sa.Row[Any]]:
 def update_experiment(
     connection: sa.Connection, experiment_id: int, values: dict[str, Any]
 ) -> None:
+    """Change an experiment's settings; a new max_trials is spread over the budget's
+    shares in the same transaction."""
     connection.execute(
         experiments.update().where(experiments.c.id == experiment_id).values(**values)
     )
+    if "max_trials" in values:
+        budget.rebalance(connection, experiment_id, values["max_trials"])
 
 
 Watermark = int | tuple[int, tuple[int, ...]]
@@ -274,16 +282,16 @@ def insert_copied_trials(
 ) -> int:
     """Insert finished trials copied from a parent experiment (``hunt --branch``).
 
-    They count against the child's ``max_trials`` like its own trials (``budget_used``),
-    so the invariant "reserved + completed never exceed max_trials" keeps holding.
+    They count against the child's ``max_trials`` like its own trials (they take slots
+    of its budget), so the invariant "reserved + completed never exceed max_trials" keeps
+    holding.
     """
     if not rows:
         return 0
     statement = trials.insert().values(experiment_id=experiment_id, change_seq=change_seq())
     connection.execute(statement, rows)
-    connection.execute(
-        experiments.update()
-        .where(experiments.c.id == experiment_id)
-        .values(budget_used=experiments.c.budget_used + len(rows))
-    )
+    max_trials = connection.execute(
+        sa.select(experiments.c.max_trials).where(experiments.c.id == experiment_id)
+    ).scalar_one()
+    budget.rebalance(connection, experiment_id, max_trials, add_used=len(rows))
     return len(rows)

@@ -1,4 +1,5 @@
-"""Every statement that changes who owns a trial. All locking lives here.
+"""Every statement that changes who owns a trial. All locking lives here and in
+``budget`` (the slots of max_trials that creations take).
 
 A trial is owned through its ``attempt`` (a fencing token): reserving increments it, and
 heartbeats, results and releases only apply while the token still matches. A worker that
@@ -21,11 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orionlite.records import TrialStatus
-from orionlite.storage import queries
+from orionlite.storage import budget, queries
 from orionlite.storage.engine import Prepared, immediate_transaction
 from orionlite.storage.queries import RECORD_COLUMNS
 from orionlite.storage.sqlfunctions import change_seq, db_now
-from orionlite.storage.tables import UNFINISHED_STATUS_SQL, experiments, trials
+from orionlite.storage.tables import UNFINISHED_STATUS_SQL, trials
 
 _EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
 _WORKER_ID = sa.bindparam("p_worker_id", type_=sa.String)
@@ -47,16 +48,6 @@ def _reservable_now() -> sa.ColumnElement[bool]:
         sa.or_(
             trials.c.status != TrialStatus.RESERVED.value,
             trials.c.lease_expires_at < db_now(),
-        ),
-    )
-
-
-def _budget_left() -> sa.ColumnElement[bool]:
-    return sa.and_(
-        experiments.c.id == _EXPERIMENT_ID,
-        sa.or_(
-            experiments.c.max_trials.is_(None),
-            experiments.c.budget_used < experiments.c.max_trials,
         ),
     )
 
@@ -97,12 +88,8 @@ def _reserve_statement(excluded: sa.ColumnElement[bool] | None = None) -> sa.Upd
 _RESERVE = _reserve_statement().returning(*RECORD_COLUMNS)
 _RESERVE_PREPARED = Prepared(_RESERVE)
 
-_CLAIM_BUDGET = Prepared(
-    experiments.update()
-    .where(_budget_left())
-    .values(budget_used=experiments.c.budget_used + 1)
-    .returning(experiments.c.id)
-)
+_CLAIM_BUDGET_SQLITE = Prepared(budget.claim_sqlite())
+_GIVE_BACK_BUDGET_SQLITE = Prepared(budget.give_back_slot(_EXPERIMENT_ID, "sqlite"))
 
 # The values of a new trial, reserved by its creator.
 _NEW_TRIAL: dict[str, Any] = {
@@ -145,13 +132,13 @@ def _select_column(name: str, value: Any) -> sa.ColumnElement[Any]:
 def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
     """Reserve a waiting trial, else create the proposed one within budget: one statement.
 
-    ``reserved``: the reservation above, as a CTE. ``budget``: the experiment row, locked
-    with ``FOR UPDATE`` and only if nothing was reserved and budget is left; in READ
-    COMMITTED the lock waits for a concurrent creator and then re-checks the budget on
-    the row it committed, so two workers can never both take the last slot. ``created``:
-    the insert, ``ON CONFLICT DO NOTHING`` so that parameters another worker just created
-    give an empty result instead of an error. ``claimed``: the budget increment, only for
-    a row actually inserted, so a duplicate costs no budget and needs no rollback.
+    ``reserved``: the reservation above, as a CTE. ``slot``: a share of the budget with
+    room, locked, only if nothing was reserved (``budget.share_with_room``: concurrent
+    creators take different shares, and wait for one another only for the last slots, so
+    two workers can never both take the last one). ``created``: the insert, ``ON CONFLICT
+    DO NOTHING`` so that parameters another worker just created give an empty result
+    instead of an error. ``claimed``: the slot counted, only for a row actually inserted,
+    so a duplicate costs no budget and needs no rollback.
 
     With ``finished_columns``, ``done`` also records the worker's previous trial (a
     completed one: no budget to give back) with these columns, and the second column,
@@ -164,13 +151,8 @@ def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
     done = None if finished_columns is None else _finish_update(finished_columns).cte("done")
     excluded = None if done is None else trials.c.id != _TRIAL_ID
     reserved = _reserve_statement(excluded).returning(*RECORD_COLUMNS).cte("reserved")
-    budget = (
-        sa.select(experiments.c.id)
-        .where(_budget_left(), ~sa.exists(sa.select(reserved.c.id)))
-        .with_for_update()
-        .cte("budget")
-    )
-    values = dict(_NEW_TRIAL, experiment_id=budget.c.id)
+    slot = budget.share_with_room(~sa.exists(sa.select(reserved.c.id)))
+    values = dict(_NEW_TRIAL, experiment_id=slot.c.experiment_id)
     created = (
         postgresql.insert(trials)
         .from_select(
@@ -181,12 +163,7 @@ def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
         .returning(*RECORD_COLUMNS)
         .cte("created")
     )
-    claimed = (
-        experiments.update()
-        .where(experiments.c.id.in_(sa.select(created.c.experiment_id)))
-        .values(budget_used=experiments.c.budget_used + 1)
-        .cte("claimed")
-    )
+    claimed = budget.take_slot(slot, sa.exists(sa.select(created.c.id))).cte("claimed")
     outcome = sa.case((created.c.id.is_(None), "duplicate"), else_="created")
     finished: list[sa.ColumnElement[Any]] = []
     if done is not None:
@@ -196,7 +173,7 @@ def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
         sa.union_all(
             sa.select(sa.literal("reserved").label("outcome"), *finished, *reserved.c),
             sa.select(outcome.label("outcome"), *finished, *created.c).select_from(
-                budget.outerjoin(created, sa.true())
+                slot.outerjoin(created, sa.true())
             ),
         ).add_cte(claimed)
     )
@@ -214,12 +191,6 @@ _EXTEND_LEASE = (
     trials.update()
     .where(_owned())
     .values(heartbeat_at=db_now(), lease_expires_at=db_now() + _LEASE_S)
-)
-
-_GIVE_BACK_BUDGET = Prepared(
-    experiments.update()
-    .where(experiments.c.id == _EXPERIMENT_ID)
-    .values(budget_used=experiments.c.budget_used - 1)
 )
 
 
@@ -249,6 +220,7 @@ def new_trial_parameters(
         "p_worker_id": worker_id,
         "p_lease_s": lease_s,
         "p_parent_trial_id": parent_trial_id,
+        "p_first_share": budget.first_share(worker_id),
     }
 
 
@@ -305,7 +277,7 @@ def acquire_sqlite(
         statement = _finish_statement(tuple(sorted(values)), False, "sqlite")
         finish = statement.bind(connection, parameters)
     reserve = _RESERVE_PREPARED.bind(connection, new_trial)
-    claim = _CLAIM_BUDGET.bind(connection, experiment)
+    claim = _CLAIM_BUDGET_SQLITE.bind(connection, experiment)
     insert = _INSERT_RESERVED_SQLITE.bind(connection, new_trial)
     with immediate_transaction(connection):
         finished = None if finish is None else bool(finish.run(connection))
@@ -317,7 +289,7 @@ def acquire_sqlite(
         rows = insert.run(connection)
         if rows:
             return "created", rows[0], finished
-        _GIVE_BACK_BUDGET.run(connection, experiment)
+        _GIVE_BACK_BUDGET_SQLITE.run(connection, experiment)
         return "duplicate", None, finished
 
 
@@ -355,18 +327,15 @@ def _finish_parameters(
 
 def _freed(done: sa.CTE) -> sa.CTE:
     """A broken trial no longer counts against max_trials: its slot is given back."""
-    return (
-        experiments.update()
-        .where(experiments.c.id.in_(sa.select(done.c.experiment_id)))
-        .values(budget_used=experiments.c.budget_used - 1)
-        .cte("freed")
-    )
+    experiment_id = sa.select(done.c.experiment_id).scalar_subquery()
+    return budget.give_back_slot(experiment_id, "postgresql").cte("freed")
 
 
 @functools.lru_cache(maxsize=64)
 def _finish_statement(columns: tuple[str, ...], free_budget: bool, dialect: str) -> Prepared:
     """The end of a reservation. With ``free_budget`` PostgreSQL gives the slot back in
-    the same statement through a data-modifying CTE; SQLite runs :data:`_GIVE_BACK_BUDGET`
+    the same statement through a data-modifying CTE; SQLite runs
+    :data:`_GIVE_BACK_BUDGET_SQLITE`
     next, in the same transaction."""
     update = _finish_update(columns)
     if not (free_budget and dialect == "postgresql"):
@@ -411,7 +380,7 @@ def finish(
     if not rows:
         return False
     if broken and dialect != "postgresql":
-        _GIVE_BACK_BUDGET.run(connection, {"p_experiment_id": rows[0][0]})
+        _GIVE_BACK_BUDGET_SQLITE.run(connection, {"p_experiment_id": rows[0][0]})
     return True
 
 

@@ -138,8 +138,8 @@ def test_a_duplicate_proposal_keeps_the_result_and_uses_no_budget(
     assert _acquire(storage, exp, 4) is CreateRefusal.BUDGET_SPENT
 
 
-# Another process that holds the write lock (SQLite) or the experiment row (PostgreSQL)
-# for half a second, far longer than SQLite's busy timeout.
+# Another process that holds the write lock (SQLite) or every share of the experiment's
+# budget (PostgreSQL) for half a second, far longer than SQLite's busy timeout.
 _HOLD_THE_LOCK = """
 import sys, time
 url, experiment_id = sys.argv[1], int(sys.argv[2])
@@ -150,7 +150,9 @@ if url.startswith("sqlite"):
 else:
     import psycopg
     connection = psycopg.connect(url)
-    connection.execute("SELECT id FROM experiments WHERE id = %s FOR UPDATE", (experiment_id,))
+    connection.execute(
+        "SELECT share FROM budget_shares WHERE experiment_id = %s FOR UPDATE", (experiment_id,)
+    )
 print("held", flush=True)
 time.sleep(0.5)
 connection.commit()
@@ -162,7 +164,7 @@ def test_a_lock_held_by_another_process_delays_the_acquisition_without_failing_i
 ) -> None:
     """On SQLite the acquisition's ``BEGIN IMMEDIATE`` finds the database locked, times
     out and is tried again until the holder commits; on PostgreSQL the budget claim waits
-    for the row. Either way the result is recorded and the next trial created."""
+    for a share. Either way the result is recorded and the next trial created."""
     exp = new_experiment(storage)
     pending = _completed(_acquire(storage, exp, 1))
     command = [sys.executable, "-c", _HOLD_THE_LOCK, db_url, str(exp)]

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from orionlite.errors import SchemaVersionError
-from orionlite.storage import Storage
+from orionlite.records import TrialRecord
+from orionlite.storage import CreateRefusal, Storage
 from orionlite.storage.admin import check_database, upgrade_database
 from orionlite.storage.engine import make_engine
 from orionlite.storage.schema import HEAD_REVISION, alembic_config, migrations_path
@@ -114,9 +115,9 @@ def test_upgrading_from_the_first_revision_keeps_the_data(db_url: str, tmp_path:
         command.upgrade(config, "0001_initial")
         connection.execute(
             sa.text(
-                "INSERT INTO experiments (name, version, space, algorithm, max_broken, "
-                "metadata, budget_used, created_at) VALUES ('old', 1, '{}', "
-                """'{"random": {}}', 3, '{}', 1, 0)"""
+                "INSERT INTO experiments (name, version, space, algorithm, max_trials, "
+                "max_broken, metadata, budget_used, created_at) VALUES ('old', 1, '{}', "
+                """'{"random": {}}', 3, 3, '{}', 1, 0)"""
             )
         )
         connection.execute(
@@ -136,4 +137,10 @@ def test_upgrading_from_the_first_revision_keeps_the_data(db_url: str, tmp_path:
     (record,) = storage.list_experiments()
     (trial,) = storage.trials(record.id)
     assert (record.name, trial.params, trial.objective) == ("old", {"x": 1}, 0.5)
+    # The slot the old trial took (budget_used) still counts: two of max_trials=3 are left.
+    for x in (2, 3):
+        assert isinstance(
+            storage.acquire_trial(record.id, {"x": x}, f"h{x}", "w", 60.0), TrialRecord
+        )
+    assert storage.acquire_trial(record.id, {"x": 4}, "h4", "w", 60.0) is CreateRefusal.BUDGET_SPENT
     storage.close()

@@ -1,0 +1,193 @@
+"""An experiment's budget (``max_trials``), kept as shares that workers claim in parallel.
+
+Creating a trial takes one slot of the budget in the same transaction as its insert. With
+one counter per experiment, every creation would lock the same row until its commit, and
+on PostgreSQL a commit waits for the WAL flush: creations queued one behind the other,
+each paying a flush of its own, and with more workers than cores the queue convoyed
+(docs/benchmarks.md, "Sixth round"). So the budget is ``SHARES`` rows per experiment, each
+with a ``cap`` (its part of max_trials) and the slots ``used`` in it. A creation takes a
+share with room that no other creation holds (``SKIP LOCKED``), starting from the worker's
+own share, and waits only when every share with room is held: the last few slots.
+
+The invariant is ``used <= cap`` on every share, with caps that add up to max_trials, so
+"some share has room" means exactly "fewer than max_trials trials count". Changing
+max_trials, or adding inherited trials, spreads both totals evenly again under a lock on
+every share (:func:`rebalance`): two even splits keep ``used <= cap`` on every share
+whenever the totals do. Giving a slot back (a broken trial; on SQLite, a duplicate) lowers
+any share still in use, which keeps the invariant too.
+
+SQLite has no row locks and needs none: its single write lock makes each step atomic, so
+its statements (:func:`claim_sqlite`, :func:`give_back_slot`) simply take the first share
+that qualifies.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import sqlalchemy as sa
+
+from orionlite.storage.tables import budget_shares
+
+# Enough that eight workers on a machine, or a few dozen on a cluster, rarely start from
+# the same share; reading them all costs a creation a few microseconds.
+SHARES = 32
+
+_EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
+# The share a worker tries first (see first_share).
+_FIRST_SHARE = sa.bindparam("p_first_share", type_=sa.Integer)
+
+
+def split(total: int | None, shares: int = SHARES) -> list[int | None]:
+    """``total`` spread over ``shares`` as evenly as possible, larger parts first; None
+    (no limit) everywhere for None."""
+    if total is None:
+        return [None] * shares
+    return [total // shares + (1 if k < total % shares else 0) for k in range(shares)]
+
+
+def first_share(worker_id: str) -> int:
+    """Where a worker starts looking for room: spread over the shares, and the same for
+    the worker's whole life."""
+    return zlib.crc32(worker_id.encode()) % SHARES
+
+
+def insert_shares(
+    connection: sa.Connection, experiment_id: int, max_trials: int | None, used: int = 0
+) -> None:
+    """The shares of a new experiment, with ``used`` slots already taken."""
+    rows = [
+        {"experiment_id": experiment_id, "share": k, "used": u, "cap": c}
+        for k, (u, c) in enumerate(zip(split(used), split(max_trials), strict=True))
+    ]
+    connection.execute(budget_shares.insert(), rows)
+
+
+def rebalance(
+    connection: sa.Connection, experiment_id: int, max_trials: int | None, add_used: int = 0
+) -> None:
+    """Spread ``max_trials`` and the slots in use (plus ``add_used``) evenly again.
+
+    Locks every share first, in share order, so no creation or give-back runs meanwhile.
+    Run inside the transaction that changes max_trials.
+    """
+    shares = budget_shares.c
+    locked = connection.execute(
+        sa.select(shares.share, shares.used)
+        .where(shares.experiment_id == experiment_id)
+        .order_by(shares.share)
+        .with_for_update()
+    ).all()
+    total = sum(row.used for row in locked) + add_used
+    used, caps = split(total, len(locked)), split(max_trials, len(locked))
+    connection.execute(
+        budget_shares.update()
+        .where(
+            shares.experiment_id == experiment_id,
+            shares.share == sa.bindparam("b_share"),
+        )
+        .values(used=sa.bindparam("b_used"), cap=sa.bindparam("b_cap")),
+        [
+            {"b_share": row.share, "b_used": u, "b_cap": c}
+            for row, u, c in zip(locked, used, caps, strict=True)
+        ],
+    )
+
+
+def _room() -> sa.ColumnElement[bool]:
+    return sa.or_(budget_shares.c.cap.is_(None), budget_shares.c.used < budget_shares.c.cap)
+
+
+def _one_share(
+    experiment_id: sa.ColumnElement[Any],
+    first: sa.ColumnElement[Any] | None,
+    *conditions: sa.ColumnElement[bool],
+) -> sa.Select[Any]:
+    """One share of the experiment meeting ``conditions``: the first in share order, or
+    with ``first``, that share or the next after it before those below it. Only
+    PostgreSQL's creations need ``first`` (SQLite's write lock serialises them anyway),
+    and ordering by it costs a sort."""
+    shares = budget_shares.c
+    order = (shares.share,) if first is None else ((shares.share >= first).desc(), shares.share)
+    return (
+        sa.select(shares.experiment_id, shares.share)
+        .where(shares.experiment_id == experiment_id, *conditions)
+        .order_by(*order)
+        .limit(1)
+    )
+
+
+def _locked_share(
+    name: str,
+    experiment_id: sa.ColumnElement[Any],
+    first: sa.ColumnElement[Any] | None,
+    *conditions: sa.ColumnElement[bool],
+) -> sa.CTE:
+    """PostgreSQL: a share meeting ``conditions``, locked. One that no other transaction
+    holds if there is one (``SKIP LOCKED``); else wait for a held one, which READ
+    COMMITTED checks again once its holder commits, moving on to the next if it no longer
+    qualifies. No row means no share qualifies."""
+    free = _one_share(experiment_id, first, *conditions).with_for_update(skip_locked=True)
+    free_cte = free.cte(f"{name}_free")
+    none_free = ~sa.exists(sa.select(free_cte.c.share))
+    held = _one_share(experiment_id, first, *conditions, none_free).with_for_update()
+    held_cte = held.cte(f"{name}_held")
+    return sa.union_all(sa.select(free_cte), sa.select(held_cte)).cte(name)
+
+
+def share_with_room(*conditions: sa.ColumnElement[bool]) -> sa.CTE:
+    """PostgreSQL: the share a creation takes its slot from, locked (``experiment_id``,
+    ``share``); no row when the budget is spent or ``conditions`` fail."""
+    return _locked_share("slot", _EXPERIMENT_ID, _FIRST_SHARE, _room(), *conditions)
+
+
+def take_slot(share: sa.CTE, *conditions: sa.ColumnElement[bool]) -> sa.Update:
+    """Count one more slot in ``share`` (from :func:`share_with_room`)."""
+    shares = budget_shares.c
+    return (
+        budget_shares.update()
+        .where(
+            shares.experiment_id == _EXPERIMENT_ID,
+            shares.share.in_(sa.select(share.c.share)),
+            *conditions,
+        )
+        .values(used=shares.used + 1)
+    )
+
+
+def give_back_slot(experiment_id: sa.ColumnElement[Any], dialect: str) -> sa.Update:
+    """One slot back to the experiment's budget, from a share that has one in use: on
+    PostgreSQL locked as :func:`share_with_room` does, on SQLite under its write lock."""
+    shares = budget_shares.c
+    in_use = shares.used > 0
+    which: sa.ColumnElement[bool]
+    if dialect == "postgresql":
+        share = _locked_share("freed_share", experiment_id, None, in_use)
+        which = shares.share.in_(sa.select(share.c.share))
+    else:
+        which = shares.share == _scalar_share(_one_share(experiment_id, None, in_use))
+    return (
+        budget_shares.update()
+        .where(shares.experiment_id == experiment_id, which)
+        .values(used=shares.used - 1)
+    )
+
+
+def _scalar_share(query: sa.Select[Any]) -> sa.ScalarSelect[Any]:
+    return query.with_only_columns(budget_shares.c.share).scalar_subquery()
+
+
+def claim_sqlite() -> sa.Update:
+    """SQLite: count one more slot in the first share with room (in share order); returns
+    the share, or no row when the budget is spent."""
+    shares = budget_shares.c
+    return (
+        budget_shares.update()
+        .where(
+            shares.experiment_id == _EXPERIMENT_ID,
+            shares.share == _scalar_share(_one_share(_EXPERIMENT_ID, None, _room())),
+        )
+        .values(used=shares.used + 1)
+        .returning(shares.share)
+    )
