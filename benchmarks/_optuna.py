@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _common import WorkerResult, objective
+from _common import WARM_UP_TRIALS, WorkerResult, objective
 
 # Trials of a throwaway study each worker runs before the clock starts.
-WARM_UP_TRIALS = 2
 # Errors a worker may hit and retry: every other exception ends the worker.
 _MAX_ERRORS = 50
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _common import SPACE, WorkerResult, objective
+from _common import SPACE, WARM_UP_TRIALS, WorkerResult, objective
 
 from orionlite.experiment import Experiment, ExperimentSettings, build_experiment, open_experiment
 from orionlite.outcome import RunControls, TrialOutcome
@@ -98,9 +98,6 @@ def sqlite_synchronous(level: str) -> None:
         return made
 
     engine._make_sqlite_engine = patched  # type: ignore[assignment]
-
-
-WARM_UP_TRIALS = 2
 
 
 def _warm_up(storage: Storage) -> None:

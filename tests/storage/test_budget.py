@@ -40,7 +40,8 @@ def _create_until_spent(storage: Storage, exp: int, start: int, workers: list[st
 
 
 def _workers_on_distinct_shares(count: int) -> list[str]:
-    """Worker ids whose first shares differ, so their trials land in different shares."""
+    """Worker ids whose first shares differ, so that on PostgreSQL their trials land in
+    different shares (SQLite fills the shares in order)."""
     workers: dict[int, str] = {}
     n = 0
     while len(workers) < count:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,10 @@ from orionlite.storage.admin import check_database, upgrade_database
 from orionlite.storage.engine import make_engine
 from orionlite.storage.schema import HEAD_REVISION, alembic_config, migrations_path
 from orionlite.storage.tables import metadata
+
+
+def _acquire(storage: Storage, experiment_id: int, x: int) -> TrialRecord | CreateRefusal:
+    return storage.acquire_trial(experiment_id, {"x": x}, f"hash-{x}", "w", 60.0)
 
 
 def _empty_url(db_url: str, tmp_path: Path) -> str:
@@ -138,9 +143,33 @@ def test_upgrading_from_the_first_revision_keeps_the_data(db_url: str, tmp_path:
     (trial,) = storage.trials(record.id)
     assert (record.name, trial.params, trial.objective) == ("old", {"x": 1}, 0.5)
     # The slot the old trial took (budget_used) still counts: two of max_trials=3 are left.
-    for x in (2, 3):
-        assert isinstance(
-            storage.acquire_trial(record.id, {"x": x}, f"h{x}", "w", 60.0), TrialRecord
-        )
-    assert storage.acquire_trial(record.id, {"x": 4}, "h4", "w", 60.0) is CreateRefusal.BUDGET_SPENT
+    assert all(isinstance(_acquire(storage, record.id, x), TrialRecord) for x in (2, 3))
+    assert _acquire(storage, record.id, 4) is CreateRefusal.BUDGET_SPENT
+    storage.close()
+
+
+def test_the_budget_survives_a_downgrade_and_upgrade(
+    db_url: str, tmp_path: Path, new_experiment: Callable[..., int]
+) -> None:
+    """0003_budget_shares both ways: the slots taken move to ``budget_used`` and back."""
+    from alembic import command
+
+    url = _empty_url(db_url, tmp_path)
+    upgrade_database(url)
+    storage = Storage(url)
+    exp = new_experiment(storage, max_trials=5)
+    assert all(isinstance(_acquire(storage, exp, x), TrialRecord) for x in (1, 2))
+    storage.close()
+    engine = make_engine(url)
+    config = alembic_config(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002_unfinished_index")
+        used = connection.execute(sa.text("SELECT budget_used FROM experiments")).scalar()
+    engine.dispose()
+    assert used == 2
+    assert upgrade_database(url) == ("0002_unfinished_index", HEAD_REVISION)
+    storage = Storage(url)
+    assert all(isinstance(_acquire(storage, exp, x), TrialRecord) for x in (3, 4, 5))
+    assert _acquire(storage, exp, 6) is CreateRefusal.BUDGET_SPENT
     storage.close()
