@@ -15,7 +15,6 @@ from typing import Any
 
 from _common import WARM_UP_TRIALS, WorkerResult, objective
 
-# Trials of a throwaway study each worker runs before the clock starts.
 # Errors a worker may hit and retry: every other exception ends the worker.
 _MAX_ERRORS = 50
 

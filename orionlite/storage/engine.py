@@ -51,8 +51,8 @@ def make_engine(url: str) -> sa.Engine:
             "connect_timeout": 10,
             "application_name": "orionlite",
             # Every transaction of ours lasts milliseconds. A worker frozen inside one
-            # (SIGSTOP, a suspended VM) would otherwise keep its row locks, e.g. on a share of
-            # the experiment's budget, until it wakes: the server ends it instead.
+            # (SIGSTOP, a suspended VM) would otherwise keep its row locks, e.g. on a
+            # share of the experiment's budget, until it wakes: the server ends it instead.
             "options": f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_MS}",
         },
         # The driver never opens transactions by itself: "begin" below does, so that a
