@@ -10,10 +10,11 @@ share with room that no other creation holds (``SKIP LOCKED``), starting from th
 own share, and waits only when every share with room is held: the last few slots.
 
 The invariant is ``used <= cap`` on every share, with caps that add up to max_trials, so
-"some share has room" means exactly "fewer than max_trials trials count". Changing
-max_trials, or adding inherited trials, spreads both totals evenly again under a lock on
-every share (:func:`rebalance`): two even splits keep ``used <= cap`` on every share
-whenever the totals do. Giving a slot back (a broken trial; on SQLite, a duplicate) lowers
+"some share has room" means exactly "fewer than max_trials trials count". A new
+experiment's shares (a branch's: with its inherited trials' slots taken) and a change of
+max_trials spread both totals evenly, the change under a lock on every share
+(:func:`rebalance`): two even splits keep ``used <= cap`` on every share whenever the
+totals do. Giving a slot back (a broken trial; on SQLite, a duplicate) lowers
 any share still in use, which keeps the invariant too.
 
 SQLite has no row locks and needs none: its single write lock makes each step atomic, so
@@ -54,7 +55,7 @@ def first_share(worker_id: str) -> int:
 
 
 def insert_shares(
-    connection: sa.Connection, experiment_id: int, max_trials: int | None, used: int = 0
+    connection: sa.Connection, experiment_id: int, max_trials: int | None, used: int
 ) -> None:
     """The shares of a new experiment, with ``used`` slots already taken."""
     rows = [
@@ -64,10 +65,8 @@ def insert_shares(
     connection.execute(budget_shares.insert(), rows)
 
 
-def rebalance(
-    connection: sa.Connection, experiment_id: int, max_trials: int | None, add_used: int = 0
-) -> None:
-    """Spread ``max_trials`` and the slots in use (plus ``add_used``) evenly again.
+def rebalance(connection: sa.Connection, experiment_id: int, max_trials: int | None) -> None:
+    """Spread ``max_trials`` and the slots in use evenly again.
 
     Locks every share first, in share order, so no creation or give-back runs meanwhile.
     Run inside the transaction that changes max_trials.
@@ -79,7 +78,7 @@ def rebalance(
         .order_by(shares.share)
         .with_for_update()
     ).all()
-    total = sum(row.used for row in locked) + add_used
+    total = sum(row.used for row in locked)
     used, caps = split(total, len(locked)), split(max_trials, len(locked))
     connection.execute(
         budget_shares.update()

@@ -182,7 +182,7 @@ class Storage:
         """
 
         def work(connection: sa.Connection) -> sa.Row[Any]:
-            row = queries.insert_experiment(connection, values)
+            row = queries.insert_experiment(connection, values, used=len(copied_trials))
             queries.insert_copied_trials(connection, row._mapping["id"], copied_trials)
             return row
 

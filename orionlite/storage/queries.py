@@ -99,11 +99,14 @@ def experiment_from_row(row: sa.Row[Any]) -> ExperimentRecord:
     )
 
 
-def insert_experiment(connection: sa.Connection, values: dict[str, Any]) -> sa.Row[Any]:
-    """The experiment and the shares of its budget (``storage.budget``)."""
+def insert_experiment(
+    connection: sa.Connection, values: dict[str, Any], used: int = 0
+) -> sa.Row[Any]:
+    """The experiment and the shares of its budget (``storage.budget``), with ``used``
+    slots already taken (a branch's inherited trials)."""
     statement = experiments.insert().values(created_at=db_now(), **values).returning(*experiments.c)
     row = connection.execute(statement).one()
-    budget.insert_shares(connection, row.id, row.max_trials)
+    budget.insert_shares(connection, row.id, row.max_trials, used)
     return row
 
 
@@ -282,16 +285,12 @@ def insert_copied_trials(
 ) -> int:
     """Insert finished trials copied from a parent experiment (``hunt --branch``).
 
-    They count against the child's ``max_trials`` like its own trials (they take slots
-    of its budget), so the invariant "reserved + completed never exceed max_trials" keeps
-    holding.
+    They count against the child's ``max_trials`` like its own trials: the child is
+    created with their slots taken (``insert_experiment``'s ``used``), so the invariant
+    "reserved + completed never exceed max_trials" keeps holding.
     """
     if not rows:
         return 0
     statement = trials.insert().values(experiment_id=experiment_id, change_seq=change_seq())
     connection.execute(statement, rows)
-    max_trials = connection.execute(
-        sa.select(experiments.c.max_trials).where(experiments.c.id == experiment_id)
-    ).scalar_one()
-    budget.rebalance(connection, experiment_id, max_trials, add_used=len(rows))
     return len(rows)
