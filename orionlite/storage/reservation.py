@@ -242,11 +242,8 @@ def acquire_postgresql(
     parameters = new_trial
     columns = None
     if finishing is not None:
-        trial_id, attempt, values = finishing
-        columns = tuple(sorted(values))
-        parameters = new_trial | _finish_parameters(
-            trial_id, attempt, TrialStatus.COMPLETED, values
-        )
+        columns, finish_parameters = _completing(finishing)
+        parameters = new_trial | finish_parameters
     rows = _acquire_postgresql(columns).run(connection, parameters)
     if not rows:
         return "budget_spent", None, None
@@ -272,10 +269,8 @@ def acquire_sqlite(
     experiment = {"p_experiment_id": new_trial["p_experiment_id"]}
     finish = None
     if finishing is not None:
-        trial_id, attempt, values = finishing
-        parameters = _finish_parameters(trial_id, attempt, TrialStatus.COMPLETED, values)
-        statement = _finish_statement(tuple(sorted(values)), False, "sqlite")
-        finish = statement.bind(connection, parameters)
+        columns, parameters = _completing(finishing)
+        finish = _finish_statement(columns, False, "sqlite").bind(connection, parameters)
     reserve = _RESERVE_PREPARED.bind(connection, new_trial)
     claim = _CLAIM_BUDGET_SQLITE.bind(connection, experiment)
     insert = _INSERT_RESERVED_SQLITE.bind(connection, new_trial)
@@ -325,6 +320,17 @@ def _finish_parameters(
     return parameters
 
 
+def _completing(
+    finishing: tuple[int, int, dict[str, Any]],
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The recorded columns and bind parameters of an acquisition's ``finishing``: the
+    worker's previous trial, completed."""
+    trial_id, attempt, values = finishing
+    return tuple(sorted(values)), _finish_parameters(
+        trial_id, attempt, TrialStatus.COMPLETED, values
+    )
+
+
 def _freed(done: sa.CTE) -> sa.CTE:
     """A broken trial no longer counts against max_trials: its slot is given back."""
     experiment_id = sa.select(done.c.experiment_id).scalar_subquery()
@@ -335,8 +341,7 @@ def _freed(done: sa.CTE) -> sa.CTE:
 def _finish_statement(columns: tuple[str, ...], free_budget: bool, dialect: str) -> Prepared:
     """The end of a reservation. With ``free_budget`` PostgreSQL gives the slot back in
     the same statement through a data-modifying CTE; SQLite runs
-    :data:`_GIVE_BACK_BUDGET_SQLITE`
-    next, in the same transaction."""
+    :data:`_GIVE_BACK_BUDGET_SQLITE` next, in the same transaction."""
     update = _finish_update(columns)
     if not (free_budget and dialect == "postgresql"):
         return Prepared(update)
