@@ -15,7 +15,7 @@ from orionlite.algorithms import algorithm_spec, make_algorithm
 from orionlite.errors import ExperimentConflictError, ExperimentNotFoundError, SpaceError
 from orionlite.history import TrialHistory
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
-from orionlite.space import Space, hash_params
+from orionlite.space import Space
 from orionlite.storage import CreateRefusal, Storage
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ class Experiment:
     def history(self, reuse_finish_read: bool = False, max_age_s: float = 0.0) -> list[TrialRecord]:
         """Every trial, refreshed with the rows changed since the last call (or, with
         ``reuse_finish_read``, as read by the :meth:`finish` just before, if any; or as
-        read less than ``max_age_s`` ago)."""
+        read less than ``max_age_s`` ago). The list is the history's own: it changes with
+        the next call."""
         return self._history.refresh(reuse_finish_read, max_age_s)
 
     def finish(self, trial: TrialRecord, status: TrialStatus, **values: Any) -> None:
@@ -142,7 +143,7 @@ class Experiment:
             acquired = self.storage.acquire_trial(
                 self.id,
                 proposal.params,
-                hash_params(proposal.params),
+                proposal.params_hash,
                 worker_id,
                 lease_s,
                 proposal.parent_trial_id,

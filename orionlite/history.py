@@ -22,9 +22,8 @@ _RECORDED = ("objective", "results", "exit_code", "error", "retries")
 
 
 class TrialList(list["TrialRecord"]):
-    """The trials of a history read, in creation order, with ``params_hashes``: the hash
-    of every trial's parameters, kept by the history as trials arrive (shared, not
-    copied: current as of the latest refresh, for algorithms to read right away)."""
+    """Trials in creation order, with ``params_hashes``: the hash of every trial's
+    parameters, kept as trials arrive, for algorithms to read right away."""
 
     __slots__ = ("params_hashes",)
 
@@ -50,9 +49,9 @@ class TrialHistory:
         # (an append); PostgreSQL can commit two creations out of id order, which costs
         # one insertion into the middle.
         self._ids: list[int] = []
-        self._trials: list[TrialRecord] = []
-        self._counts: Counter[TrialStatus] = Counter()
         self._params_hashes: set[str] = set()
+        self._trials = TrialList([], self._params_hashes)
+        self._counts: Counter[TrialStatus] = Counter()
         # Trials whose end this worker took in (remember) but has not read back yet, by id,
         # with their attempt: a read may still bring their reservation, which is older.
         self._own_ends: dict[int, int] = {}
@@ -132,9 +131,10 @@ class TrialHistory:
 
     @property
     def trials(self) -> TrialList:
-        """Trials in creation order, as of the last refresh (a copy the caller may keep;
-        its ``params_hashes`` is not one)."""
-        return TrialList(self._trials, self._params_hashes)
+        """Trials in creation order, as of the last refresh: the history's own list, not a
+        copy (copying it for every suggestion would grow with the history), so callers
+        only read it, and it changes with the next refresh."""
+        return self._trials
 
     def count(self, status: TrialStatus) -> int:
         """How many trials had ``status`` at the last refresh."""

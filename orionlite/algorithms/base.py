@@ -10,12 +10,13 @@ from __future__ import annotations
 import abc
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from orionlite.errors import ConfigError
+from orionlite.space import hash_params
 
 if TYPE_CHECKING:
     from orionlite.records import TrialRecord
@@ -24,10 +25,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Proposal:
-    """Parameters to try next; ``parent_trial_id`` links a promotion to its origin."""
+    """Parameters to try next; ``parent_trial_id`` links a promotion to its origin.
+
+    ``known_hash`` is ``hash_params(params)`` when the algorithm already computed it to
+    check the point is new, so that it is not computed again (see :attr:`params_hash`).
+    """
 
     params: dict[str, Any]
     parent_trial_id: int | None = None
+    known_hash: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def params_hash(self) -> str:
+        return self.known_hash if self.known_hash is not None else hash_params(self.params)
 
 
 class Algorithm(abc.ABC):

@@ -59,25 +59,30 @@ class RandomSearch(Algorithm):
         rng = self.rng(history)
         proposals: list[Proposal] = []
         for _ in range(num):
-            params = self._draw_unseen(rng, seen)
-            if params is None:
+            drawn = self._draw_unseen(rng, seen)
+            if drawn is None:
                 break
-            seen.add(hash_params(params))
-            proposals.append(Proposal(params))
+            params, params_hash = drawn
+            seen.add(params_hash)
+            proposals.append(Proposal(params, known_hash=params_hash))
         return proposals
 
     def is_done(self, history: Sequence[TrialRecord]) -> bool:
         return len(seen_hashes(history)) >= space_size(self.space)
 
-    def _draw_unseen(self, rng: np.random.Generator, seen: Seen) -> dict[str, Any] | None:
+    def _draw_unseen(
+        self, rng: np.random.Generator, seen: Seen
+    ) -> tuple[dict[str, Any], str] | None:
+        """A point not in ``seen``, with its hash."""
         for _ in range(_DRAWS_PER_POINT):
             params = self.space.sample(rng)
-            if hash_params(params) not in seen:
-                return params
+            params_hash = hash_params(params)
+            if params_hash not in seen:
+                return params, params_hash
         if space_size(self.space) > _ENUMERATION_LIMIT:
             return None
         names = list(self.space)
         columns = [finite_values(self.space[name]) or [] for name in names]
         points = (dict(zip(names, values, strict=True)) for values in itertools.product(*columns))
-        unseen = [point for point in points if hash_params(point) not in seen]
+        unseen = [(p, h) for p in points if (h := hash_params(p)) not in seen]
         return unseen[int(rng.integers(len(unseen)))] if unseen else None

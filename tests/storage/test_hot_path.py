@@ -165,6 +165,39 @@ def test_history_keeps_id_order_and_counts_as_trials_change(
     assert history.refresh() == trials, "nothing changed, nothing moves"
 
 
+def test_history_reads_give_the_records_that_a_listing_gives(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    """The history decodes every read's JSON in one go: values whose text holds commas,
+    brackets, quotes or escapes, and a missing ``results``, must come back as stored."""
+    exp = new_experiment(storage)
+    awkward = ["a,b]", '{"x": [1, 2]}', "é\\n\u2028", None, [[], {}], 1e-300]
+    for i, value in enumerate(awkward):
+        storage.acquire_trial(exp, {"x": value, "i": i}, f"hash-{i}", "w1", 60.0)
+    completed, broken = storage.trials(exp)[:2]
+    results = [{"name": "loss", "type": "objective", "value": 0.5}, {"name": "s,]", "value": []}]
+    storage.finish_trial(completed, TrialStatus.COMPLETED, objective=0.5, results=results)
+    storage.finish_trial(broken, TrialStatus.BROKEN, error="boom")
+    history = TrialHistory(storage, exp)
+    read = history.refresh()
+    assert read == storage.trials(exp)
+    assert [t.params["x"] for t in read] == awkward
+    assert (read[0].results, read[1].results, read[2].results) == (results, None, None)
+
+
+def test_history_hands_out_its_own_list_which_later_reads_update(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    """Not a copy per suggestion, which would cost time in proportion to the history."""
+    exp = new_experiment(storage)
+    history = TrialHistory(storage, exp)
+    first = _acquire(storage, exp, 1)
+    trials = history.refresh()
+    second = _acquire(storage, exp, 2)
+    assert history.refresh() is trials
+    assert [t.id for t in trials] == [first.id, second.id]
+
+
 def test_history_places_trials_that_arrive_out_of_id_order() -> None:
     """PostgreSQL may commit trial 5 before trial 4: the later read must slot it in."""
 

@@ -4,6 +4,7 @@ place, plus what the current suggestion proposed."""
 from __future__ import annotations
 
 from orionlite.algorithms import make_algorithm
+from orionlite.algorithms.base import Proposal
 from orionlite.algorithms.common import seen_hashes
 from orionlite.history import TrialList
 from orionlite.records import TrialRecord, TrialStatus
@@ -38,3 +39,13 @@ def test_random_search_avoids_the_points_in_the_history_hash_set() -> None:
     taken = {hash_params({"x": value}) for value in range(10) if value != 7}
     proposals = algorithm.suggest(TrialList([], taken), 1)
     assert [p.params for p in proposals] == [{"x": 7}]
+
+
+def test_a_proposal_carries_the_hash_its_algorithm_checked() -> None:
+    """Random search hashes each draw to check it is new, and hands that hash on, so the
+    worker does not hash the point again; a proposal without one is hashed when asked."""
+    space = Space.from_priors({"x": "uniform(0, 1)", "n": "choices(['a,b', 'c'])"})
+    algorithm = make_algorithm({"random": {"seed": 3}}, space)
+    proposals = algorithm.suggest(TrialList([], set()), 3)
+    assert [p.known_hash for p in proposals] == [hash_params(p.params) for p in proposals]
+    assert Proposal({"x": 0.5}).params_hash == hash_params({"x": 0.5})
