@@ -63,8 +63,8 @@ _HISTORY_COLUMNS = tuple(
 
 
 def record_from_values(values: Sequence[Any]) -> TrialRecord:
-    """A TrialRecord from the RECORD_COLUMNS of a row, in that order (TrialRecord's
-    field order: every worker converts every changed row, so positionally)."""
+    """A TrialRecord from the RECORD_COLUMNS of a row (what a reservation or creation
+    returns), in that order: TrialRecord's field order, so positionally."""
     row = list(values)
     row[_STATUS_INDEX] = _STATUSES[row[_STATUS_INDEX]]
     return TrialRecord(*row)
