@@ -83,8 +83,7 @@ def _records_from_text_rows(rows: list[Sequence[Any]]) -> list[TrialRecord]:
         row = list(values)
         row[_PARAMS_INDEX] = decoded[i]
         row[_RESULTS_INDEX] = decoded[len(rows) + i]
-        row[_STATUS_INDEX] = _STATUSES[row[_STATUS_INDEX]]
-        records.append(TrialRecord(*row))
+        records.append(record_from_values(row))
     return records
 
 
