@@ -1,5 +1,6 @@
 """A worker's loop keeps one pooled connection and one driver cursor (issue 8) and gives
-them back whenever something went wrong. Each test runs on SQLite and on PostgreSQL."""
+them back whenever something went wrong, except contention, which is retried on the same
+connection. Each test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
