@@ -79,9 +79,11 @@ def _instrument() -> dict[str, int]:
     return counter
 
 
-def sqlite_synchronous(level: str) -> None:
-    """Benchmark-only: make this process's SQLite engines use ``PRAGMA synchronous=level``
-    (orionlite itself always uses FULL), to measure what durability costs."""
+def sqlite_flush(flush: str) -> None:
+    """Benchmark-only: make this process's SQLite connections put commits on disk another
+    way than orionlite does (``_bare.FLUSHES``), to measure what durability costs and what
+    flushing after the write lock gains: ``inside-commit`` is synchronous=FULL, ``none``
+    is NORMAL without orionlite's flush."""
     import sqlalchemy as sa
 
     from orionlite.storage import engine
@@ -92,8 +94,10 @@ def sqlite_synchronous(level: str) -> None:
         made = make(url)
 
         @sa.event.listens_for(made, "connect")
-        def _level(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute(f"PRAGMA synchronous={level}")
+        def _flush(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.flushes = False
+            if flush == "inside-commit":
+                dbapi_connection.execute("PRAGMA synchronous=FULL")
 
         return made
 
@@ -112,13 +116,13 @@ def _warm_up(storage: Storage) -> None:
 
 
 def worker(
-    url: str, name: str, synchronous: str | None = None
+    url: str, name: str, flush: str | None = None
 ) -> tuple[Callable[[], Any], Callable[[Any, WorkerResult], None]]:
     """One worker process: open the experiment, then run the worker loop until done."""
 
     def prepare() -> tuple[Experiment, NoopRunner, dict[str, int]]:
-        if synchronous is not None:
-            sqlite_synchronous(synchronous)
+        if flush is not None and flush != "after-lock":
+            sqlite_flush(flush)
         counter = _instrument()
         storage = Storage(url)
         experiment = open_experiment(storage, name)

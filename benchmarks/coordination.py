@@ -103,13 +103,13 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_orionlite(
-    backend: str, workers: int, n: int, driver: str, synchronous: str | None = None
+    backend: str, workers: int, n: int, driver: str, flush: str | None = None
 ) -> dict[str, Any]:
     with _common.database(backend, f"tp{workers}") as url_for:
         url = url_for("orionlite")
         _orionlite.create(url, "throughput", n)
-        if synchronous is not None:
-            args = [(url, "throughput", synchronous)] * workers
+        if flush is not None:
+            args = [(url, "throughput", flush)] * workers
             figures = _common.run_processes(_orionlite.worker, args)
         else:
             target = _orionlite.workon_worker if driver == "workon" else _orionlite.worker
@@ -117,14 +117,14 @@ def run_orionlite(
         return _summary(figures, _orionlite.integrity(url, "throughput"))
 
 
-def run_bare(backend: str, workers: int, n: int, synchronous: str = "FULL") -> dict[str, Any]:
+def run_bare(backend: str, workers: int, n: int, flush: str = "inside-commit") -> dict[str, Any]:
     with _common.database(backend, f"bare{workers}") as url_for:
         url = url_for("bare")
         if backend == "sqlite":
             path = url[len("sqlite:///") :]
             _bare.sqlite_setup(path, n)
             figures = _common.run_processes(
-                _bare.sqlite_worker, [(path, f"w{i}", synchronous) for i in range(workers)]
+                _bare.sqlite_worker, [(path, f"w{i}", flush) for i in range(workers)]
             )
         else:
             _bare.pg_setup(url, n)
@@ -188,21 +188,30 @@ def throughput(
             )
         out[backend] = rows
     if "sqlite" in backends:
-        # What durability costs: the same runs with synchronous=NORMAL (not what orionlite
-        # uses; see docs/benchmarks.md, "Durability").
-        top = max(sizes.workers)
-        out["sqlite_synchronous_normal"] = {
-            "workers": top,
-            "orionlite": run_orionlite("sqlite", top, sizes.trials, "worker", "NORMAL"),
-            "bare": run_bare("sqlite", top, sizes.trials, "NORMAL"),
-        }
-        normal = out["sqlite_synchronous_normal"]
-        log(
-            f"throughput sqlite x{top}, synchronous=NORMAL: orionlite "
-            f"{normal['orionlite']['trials_per_s']:.0f}/s, "
-            f"bare {normal['bare']['trials_per_s']:.0f}/s"
-        )
+        out["sqlite_durability"] = sqlite_durability(max(sizes.workers), sizes.trials)
     return out
+
+
+def sqlite_durability(workers: int, n: int) -> dict[str, Any]:
+    """The same SQLite runs with each way of putting commits on disk (``_bare.FLUSHES``),
+    one run each: what durability costs, and what flushing after the write lock gains
+    (``orionlite.storage.wal_flush``). orionlite's own (``after-lock``) and the bare
+    loop's target (``inside-commit``) are the throughput table's."""
+    figures: dict[str, Any] = {"workers": workers, "orionlite": {}, "bare": {}}
+    for flush in _bare.FLUSHES:
+        if flush != "after-lock":
+            figures["orionlite"][flush] = run_orionlite("sqlite", workers, n, "worker", flush)
+        if flush != "inside-commit":
+            figures["bare"][flush] = run_bare("sqlite", workers, n, flush)
+    log(
+        f"throughput sqlite x{workers} by flush: "
+        + ", ".join(
+            f"{tool} {flush} {run['trials_per_s']:.0f}/s"
+            for tool in ("orionlite", "bare")
+            for flush, run in figures[tool].items()
+        )
+    )
+    return figures
 
 
 def _gap_window(gaps: list[float]) -> dict[str, float]:

@@ -15,6 +15,7 @@ from sqlalchemy import event
 
 from orionlite.errors import StorageError
 from orionlite.storage.urls import is_sqlite, mask_url, normalize_url
+from orionlite.storage.wal_flush import WalFlushingConnection
 
 # A short busy timeout on purpose: SQLite's own busy handler sleeps in growing steps, so
 # under load a waiting process can lose every race for seconds. We wait briefly inside
@@ -84,18 +85,25 @@ def _make_sqlite_engine(sa_url: sa.URL) -> sa.Engine:
         )
     engine = sa.create_engine(
         sa_url,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        connect_args={
+            "timeout": SQLITE_BUSY_TIMEOUT_S,
+            "check_same_thread": False,
+            "factory": WalFlushingConnection,
+        },
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: WalFlushingConnection, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below decide how transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # WAL: readers keep going while one writer holds the lock.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a reported result survives power loss, not only a process crash.
-        cursor.execute("PRAGMA synchronous=FULL")
+        (mode,) = cursor.execute("PRAGMA journal_mode=WAL").fetchone()
+        # A reported result survives power loss, not only a process crash: in WAL mode the
+        # connection flushes the WAL after each commit, outside the write lock (NORMAL:
+        # SQLite does not flush it inside); where WAL cannot be used, SQLite flushes (FULL).
+        dbapi_connection.flushes = mode.lower() == "wal"
+        cursor.execute(f"PRAGMA synchronous={'NORMAL' if dbapi_connection.flushes else 'FULL'}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -136,6 +144,15 @@ def single_statement(connection: sa.Connection) -> Iterator[sa.Connection]:
     connection.execution_options(**{WRITE_OPTION: False, SINGLE_OPTION: True})
     yield connection
     connection.commit()  # a no-op for the driver: ends SQLAlchemy's bookkeeping
+    _flush_wal(connection)
+
+
+def _flush_wal(connection: sa.Connection) -> None:
+    """On SQLite, what the driver committed without ``commit()`` (a statement outside a
+    transaction, ``COMMIT`` on the cursor) is put on disk (see ``wal_flush``)."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, WalFlushingConnection):
+        dbapi_connection.flush_wal()
 
 
 class Prepared:
@@ -196,6 +213,7 @@ def immediate_transaction(connection: sa.Connection) -> Iterator[None]:
         cursor.execute("BEGIN IMMEDIATE")
         yield
         cursor.execute("COMMIT")
+        _flush_wal(connection)
     except BaseException as exc:
         dbapi_connection = connection.connection.dbapi_connection
         if dbapi_connection is not None and dbapi_connection.in_transaction:
