@@ -416,7 +416,7 @@ class ExperimentClient:
                     self._held[acquired.id] = acquired
                     (self.working_dir / str(acquired.id)).mkdir(parents=True, exist_ok=True)
                     return Trial.from_record(acquired, self.working_dir, client=self)
-            if acquired is not Wait.BUSY:
+            if acquired not in (Wait.BUSY, Wait.FINISHING):
                 raise self._completed_error(acquired)
             if deadline is not None and time.monotonic() >= deadline:
                 raise self._waiting_error()

@@ -33,6 +33,7 @@ class Wait(enum.Enum):
     """Why no trial was handed out."""
 
     BUSY = "busy"  # others hold the remaining trials, or the algorithm waits for results
+    FINISHING = "finishing"  # the budget is spent and others' trials still run
     DONE = "done"  # max_trials completed
     EXHAUSTED = "exhausted"  # the algorithm has nothing left to try
 
@@ -153,7 +154,7 @@ class Experiment:
             if isinstance(acquired, TrialRecord):
                 return acquired
             if acquired is CreateRefusal.BUDGET_SPENT:
-                return Wait.BUSY if self.storage.has_unfinished(self.id) else Wait.DONE
+                return Wait.FINISHING if self.storage.has_unfinished(self.id) else Wait.DONE
             self.algorithm.salt = secrets.randbits(32)
         return Wait.BUSY
 

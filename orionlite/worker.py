@@ -29,7 +29,13 @@ from orionlite.signals import StopRequest
 log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT_S = 30.0
-_MIN_POLL_S = 0.05
+# A worker with nothing to take looks again after _FIRST_POLL_S, then twice as late each
+# time up to _MAX_POLL_S. When the budget is spent and only others' trials still run, it
+# looks with one read (see Worker._others_still_running), so it starts after about twice
+# its own last trial's length instead, no sooner than _MIN_POLL_S: trials of a few
+# milliseconds are seen to end within a few milliseconds.
+_MIN_POLL_S = 0.005
+_FIRST_POLL_S = 0.05
 _MAX_POLL_S = 2.0
 # A completed trial that ran for less than this is recorded in the same transaction as
 # the worker's next reservation: one commit (fsync) per trial instead of two, and on
@@ -116,6 +122,7 @@ class Worker:
         self.stop = stop or StopRequest()
         self.worker_id = worker_id or new_worker_id()
         self._pending: PendingResult | None = None
+        self._last_trial_s: float | None = None
 
     def run(self) -> WorkerReport:
         report = WorkerReport(WorkerExit.DONE, self.worker_id)
@@ -136,46 +143,68 @@ class Worker:
     def _loop(self, report: WorkerReport) -> None:
         lease = lease_seconds(self.settings.heartbeat_s)
         idle_since: float | None = None
-        poll = _MIN_POLL_S
+        poll: float | None = None
+        # When an acquisition last found the budget spent while others' trials ran.
+        finishing_since: float | None = None
         while True:
             if self.stop.requested.is_set():
                 report.reason = WorkerExit.INTERRUPTED
                 return
-            # One read of what changed per trial serves both the --max-broken check and
-            # the algorithm's suggestion; after a short trial, a read younger than
-            # history_max_age_s serves again.
-            max_age_s = self.settings.history_max_age_s if self._pending is not None else 0.0
-            history = self.experiment.history(reuse_finish_read=True, max_age_s=max_age_s)
-            self._check_broken_limit()
-            limit = self.settings.worker_max_trials
-            if limit is not None and report.trials_run >= limit:
-                report.reason = WorkerExit.WORKER_LIMIT
-                return
-            acquired = self.experiment.acquire(self.worker_id, lease, history, self._pending)
-            self._settle(report)
-            if isinstance(acquired, Wait):
-                if acquired is not Wait.BUSY:
+            if finishing_since is None or not self._others_still_running(finishing_since):
+                # One read of what changed per trial serves both the --max-broken check
+                # and the algorithm's suggestion; after a short trial, a read younger
+                # than history_max_age_s serves again.
+                max_age_s = self.settings.history_max_age_s if self._pending is not None else 0.0
+                history = self.experiment.history(reuse_finish_read=True, max_age_s=max_age_s)
+                self._check_broken_limit()
+                limit = self.settings.worker_max_trials
+                if limit is not None and report.trials_run >= limit:
+                    report.reason = WorkerExit.WORKER_LIMIT
+                    return
+                acquired = self.experiment.acquire(self.worker_id, lease, history, self._pending)
+                self._settle(report)
+                if isinstance(acquired, TrialRecord):
+                    idle_since = poll = finishing_since = None
+                    if self.stop.requested.is_set():
+                        # Stopped while reserving: give the trial back rather than start it.
+                        self._give_back(acquired)
+                        report.reason = WorkerExit.INTERRUPTED
+                        return
+                    if self._run_trial(acquired, report) is TrialStatus.INTERRUPTED:
+                        report.reason = WorkerExit.INTERRUPTED
+                        return
+                    continue
+                if acquired not in (Wait.BUSY, Wait.FINISHING):
                     report.reason = WorkerExit(acquired.value)
                     return
-                now = time.monotonic()
-                idle_since = idle_since or now
-                timeout = self.settings.idle_timeout_s
-                if timeout is not None and now - idle_since >= timeout:
-                    report.reason = WorkerExit.IDLE
-                    return
-                # Jittered backoff: idle workers should not hammer the database in step.
-                self.stop.requested.wait(poll * random.uniform(0.5, 1.5))
-                poll = min(_MAX_POLL_S, poll * 2)
-                continue
-            idle_since, poll = None, _MIN_POLL_S
-            if self.stop.requested.is_set():
-                # Stopped while reserving: give the trial back rather than start it.
-                self._give_back(acquired)
-                report.reason = WorkerExit.INTERRUPTED
+                finishing_since = time.monotonic() if acquired is Wait.FINISHING else None
+            now = time.monotonic()
+            idle_since = idle_since or now
+            timeout = self.settings.idle_timeout_s
+            if timeout is not None and now - idle_since >= timeout:
+                report.reason = WorkerExit.IDLE
                 return
-            if self._run_trial(acquired, report) is TrialStatus.INTERRUPTED:
-                report.reason = WorkerExit.INTERRUPTED
-                return
+            if poll is None:
+                poll = _FIRST_POLL_S if finishing_since is None else self._first_poll_s()
+            # Jittered backoff: idle workers should not hammer the database in step.
+            self.stop.requested.wait(poll * random.uniform(0.5, 1.5))
+            poll = min(_MAX_POLL_S, poll * 2)
+
+    def _first_poll_s(self) -> float:
+        """Twice this worker's last trial, between _MIN_POLL_S and _FIRST_POLL_S."""
+        if self._last_trial_s is None:
+            return _FIRST_POLL_S
+        return min(_FIRST_POLL_S, max(_MIN_POLL_S, 2 * self._last_trial_s))
+
+    def _others_still_running(self, finishing_since: float) -> bool:
+        """While the budget is spent: whether only others' running trials remain, nothing
+        to take over and no slot to fill, asked with one read. An acquisition would ask
+        the same with a write (on SQLite the write lock, which the last workers need to
+        record their results). One runs anyway once _MAX_POLL_S has passed since the last.
+        """
+        if time.monotonic() - finishing_since >= _MAX_POLL_S:
+            return False
+        return self.experiment.storage.only_live_reservations(self.experiment.id)
 
     def _give_back(self, trial: TrialRecord) -> None:
         try:
@@ -213,7 +242,8 @@ class Worker:
                 extra={"action": "trial_lost", "trial_id": trial.id},
             )
             return None
-        return self._record(trial, outcome, time.monotonic() - started, report)
+        self._last_trial_s = time.monotonic() - started
+        return self._record(trial, outcome, self._last_trial_s, report)
 
     def _record(
         self, trial: TrialRecord, outcome: TrialOutcome, ran_s: float, report: WorkerReport

@@ -94,6 +94,12 @@ def rebalance(connection: sa.Connection, experiment_id: int, max_trials: int | N
     )
 
 
+def has_room(experiment_id: sa.ColumnElement[int]) -> sa.Exists:
+    """Whether a creation could take a slot now (a read: nothing is locked)."""
+    shares = budget_shares.c
+    return sa.exists(sa.select(shares.share).where(shares.experiment_id == experiment_id, _room()))
+
+
 def _room() -> sa.ColumnElement[bool]:
     return sa.or_(budget_shares.c.cap.is_(None), budget_shares.c.used < budget_shares.c.cap)
 

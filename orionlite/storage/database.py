@@ -373,6 +373,10 @@ class Storage:
     def has_unfinished(self, experiment_id: int) -> bool:
         return self._run_single(lambda c: queries.has_unfinished(c, experiment_id))
 
+    def only_live_reservations(self, experiment_id: int) -> bool:
+        """Whether nothing can be taken or created, while others' trials still run."""
+        return self._run_single(lambda c: reservation.only_live_reservations(c, experiment_id))
+
     def last_broken_trial(self, experiment_id: int) -> TrialRecord | None:
         row = self._run(lambda c: queries.select_last_broken(c, experiment_id), write=False)
         return queries.trial_from_row(row) if row is not None else None

@@ -194,6 +194,31 @@ _EXTEND_LEASE = (
 )
 
 
+def _only_live_reservations() -> sa.Select[Any]:
+    """True while a worker holds a trial of the experiment under a live lease, and there
+    is nothing another worker could take or create: no reservable trial, no budget slot."""
+    unfinished = sa.select(trials.c.id).where(
+        trials.c.experiment_id == _EXPERIMENT_ID, sa.text(UNFINISHED_STATUS_SQL)
+    )
+    return sa.select(
+        sa.and_(
+            sa.exists(unfinished.where(trials.c.status == TrialStatus.RESERVED.value)),
+            ~sa.exists(unfinished.where(_reservable_now())),
+            ~budget.has_room(_EXPERIMENT_ID),
+        )
+    )
+
+
+_ONLY_LIVE_RESERVATIONS = Prepared(_only_live_reservations())
+
+
+def only_live_reservations(connection: sa.Connection, experiment_id: int) -> bool:
+    """Whether the experiment is waiting only for other workers' running trials: one read,
+    where an acquisition would be a write (see ``Worker``'s wait while others finish)."""
+    rows = _ONLY_LIVE_RESERVATIONS.run(connection, {"p_experiment_id": experiment_id})
+    return bool(rows[0][0])
+
+
 def reserve_existing(
     connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
 ) -> tuple[Any, ...] | None:

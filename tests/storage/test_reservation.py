@@ -57,6 +57,34 @@ def test_completed_trial_keeps_its_budget_slot(
     assert not storage.has_unfinished(exp)
 
 
+def test_only_live_reservations_means_nothing_to_take_or_create(
+    storage: Storage, new_experiment: Callable[..., int]
+) -> None:
+    """The one read a worker waits with once the budget is spent: true only while
+    others' trials run under live leases and no trial or slot is free."""
+    exp = new_experiment(storage, max_trials=2)
+    assert not storage.only_live_reservations(exp), "nothing runs"
+    first = _create(storage, exp, 1)
+    assert not storage.only_live_reservations(exp), "a slot is free"
+    second = _create(storage, exp, 2, worker="w2", lease=0.05)
+    time.sleep(0.2)
+    assert not storage.only_live_reservations(exp), "a lease ran out: w2's trial is free"
+    taken = storage.reserve_trial(exp, "w3", 60.0)
+    assert taken is not None and taken.id == second.id
+    assert storage.only_live_reservations(exp)
+    storage.finish_trial(taken, TrialStatus.BROKEN, error="boom", exit_code=1)
+    assert not storage.only_live_reservations(exp), "the broken trial's slot is free"
+    third = _create(storage, exp, 3)
+    assert storage.only_live_reservations(exp)
+    storage.finish_trial(third, TrialStatus.INTERRUPTED)
+    assert not storage.only_live_reservations(exp), "an interrupted trial waits"
+    retaken = storage.reserve_trial(exp, "w1", 60.0)
+    assert retaken is not None
+    storage.finish_trial(retaken, TrialStatus.COMPLETED, objective=0.5)
+    storage.finish_trial(first, TrialStatus.COMPLETED, objective=0.5)
+    assert not storage.only_live_reservations(exp), "nothing runs: the experiment is done"
+
+
 def test_interrupted_trial_is_reserved_again_with_a_new_token(
     storage: Storage, new_experiment: Callable[..., int]
 ) -> None:

@@ -71,7 +71,8 @@ def test_copies_count_against_an_explicit_budget(storage: Any, parent: Experimen
     assert len(storage.trials(child.id)) == 3
     first = child.acquire("worker-1", 60.0)
     assert not isinstance(first, Wait) and first.params["x"] not in (0.1, 0.5, 0.9)
-    assert child.acquire("worker-2", 60.0) is Wait.BUSY  # the 4th slot is held by worker-1
+    # the 4th slot is held by worker-1
+    assert child.acquire("worker-2", 60.0) is Wait.FINISHING
 
 
 def test_new_dimension_without_default_is_refused(
