@@ -151,18 +151,10 @@ class Worker:
                 report.reason = WorkerExit.INTERRUPTED
                 return
             if finishing_since is None or not self._others_still_running(finishing_since):
-                # One read of what changed per trial serves both the --max-broken check
-                # and the algorithm's suggestion; after a short trial, a read younger
-                # than history_max_age_s serves again.
-                max_age_s = self.settings.history_max_age_s if self._pending is not None else 0.0
-                history = self.experiment.history(reuse_finish_read=True, max_age_s=max_age_s)
-                self._check_broken_limit()
-                limit = self.settings.worker_max_trials
-                if limit is not None and report.trials_run >= limit:
-                    report.reason = WorkerExit.WORKER_LIMIT
+                acquired = self._acquire(report, lease)
+                if isinstance(acquired, WorkerExit):
+                    report.reason = acquired
                     return
-                acquired = self.experiment.acquire(self.worker_id, lease, history, self._pending)
-                self._settle(report)
                 if isinstance(acquired, TrialRecord):
                     idle_since = poll = finishing_since = None
                     if self.stop.requested.is_set():
@@ -174,9 +166,6 @@ class Worker:
                         report.reason = WorkerExit.INTERRUPTED
                         return
                     continue
-                if acquired not in (Wait.BUSY, Wait.FINISHING):
-                    report.reason = WorkerExit(acquired.value)
-                    return
                 finishing_since = time.monotonic() if acquired is Wait.FINISHING else None
             now = time.monotonic()
             idle_since = idle_since or now
@@ -189,6 +178,23 @@ class Worker:
             # Jittered backoff: idle workers should not hammer the database in step.
             self.stop.requested.wait(poll * random.uniform(0.5, 1.5))
             poll = min(_MAX_POLL_S, poll * 2)
+
+    def _acquire(self, report: WorkerReport, lease: float) -> TrialRecord | Wait | WorkerExit:
+        """The next trial, why to wait (BUSY, FINISHING), or why to leave."""
+        # One read of what changed per trial serves both the --max-broken check and the
+        # algorithm's suggestion; after a short trial, a read younger than
+        # history_max_age_s serves again.
+        max_age_s = self.settings.history_max_age_s if self._pending is not None else 0.0
+        history = self.experiment.history(reuse_finish_read=True, max_age_s=max_age_s)
+        self._check_broken_limit()
+        limit = self.settings.worker_max_trials
+        if limit is not None and report.trials_run >= limit:
+            return WorkerExit.WORKER_LIMIT
+        acquired = self.experiment.acquire(self.worker_id, lease, history, self._pending)
+        self._settle(report)
+        if isinstance(acquired, Wait) and acquired not in (Wait.BUSY, Wait.FINISHING):
+            return WorkerExit(acquired.value)
+        return acquired
 
     def _first_poll_s(self) -> float:
         """Twice this worker's last trial, between _MIN_POLL_S and _FIRST_POLL_S."""
