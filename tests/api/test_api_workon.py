@@ -56,6 +56,12 @@ def test_workon_runs_until_exactly_max_trials(api_db: str, name: str, runs: str)
     assert exp.workon(objective).trials_run == 0  # done: nothing more to run
 
 
+def test_a_function_without_trial_gets_no_trial_folders(api_db: str, name: str, runs: str) -> None:
+    exp = build_experiment(name, space=SPACE, max_trials=3, storage=api_db, working_dir=runs)
+    assert exp.workon(quadratic, n_workers=1).completed == 3
+    assert not Path(runs).exists() or list(Path(runs).iterdir()) == []
+
+
 def test_exception_with_on_error_raise_is_recorded_then_raised(
     api_db: str, name: str, runs: str
 ) -> None:
