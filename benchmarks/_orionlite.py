@@ -198,7 +198,7 @@ def workon_available() -> str | None:
 
 
 def workon_worker(
-    url: str, name: str
+    url: str, name: str, flush: str | None = None
 ) -> tuple[Callable[[], Any], Callable[[Any, WorkerResult], None]]:
     """One worker process through the public API: ``workon(fn, n_workers=1)`` runs the
     Worker loop with a FunctionRunner in this process. The processes are started by the
@@ -207,6 +207,8 @@ def workon_worker(
     def prepare() -> tuple[Any, dict[str, int]]:
         from orionlite import client
 
+        if flush is not None and flush != "after-lock":
+            sqlite_flush(flush)
         counter = _instrument()
         experiment = client.build_experiment(name, storage=url)
         experiment.trials()  # connects and checks the schema, like a worker's start-up

@@ -108,12 +108,8 @@ def run_orionlite(
     with _common.database(backend, f"tp{workers}") as url_for:
         url = url_for("orionlite")
         _orionlite.create(url, "throughput", n)
-        if flush is not None:
-            args = [(url, "throughput", flush)] * workers
-            figures = _common.run_processes(_orionlite.worker, args)
-        else:
-            target = _orionlite.workon_worker if driver == "workon" else _orionlite.worker
-            figures = _common.run_processes(target, [(url, "throughput")] * workers)
+        target = _orionlite.workon_worker if driver == "workon" else _orionlite.worker
+        figures = _common.run_processes(target, [(url, "throughput", flush)] * workers)
         return _summary(figures, _orionlite.integrity(url, "throughput"))
 
 
@@ -188,11 +184,11 @@ def throughput(
             )
         out[backend] = rows
     if "sqlite" in backends:
-        out["sqlite_durability"] = sqlite_durability(max(sizes.workers), sizes.trials)
+        out["sqlite_durability"] = sqlite_durability(max(sizes.workers), sizes.trials, driver)
     return out
 
 
-def sqlite_durability(workers: int, n: int) -> dict[str, Any]:
+def sqlite_durability(workers: int, n: int, driver: str) -> dict[str, Any]:
     """The same SQLite runs with each way of putting commits on disk (``_bare.FLUSHES``),
     one run each: what durability costs, and what flushing after the write lock gains
     (``orionlite.storage.wal_flush``). orionlite's own (``after-lock``) and the bare
@@ -200,7 +196,7 @@ def sqlite_durability(workers: int, n: int) -> dict[str, Any]:
     figures: dict[str, Any] = {"workers": workers, "orionlite": {}, "bare": {}}
     for flush in _bare.FLUSHES:
         if flush != "after-lock":
-            figures["orionlite"][flush] = run_orionlite("sqlite", workers, n, "worker", flush)
+            figures["orionlite"][flush] = run_orionlite("sqlite", workers, n, driver, flush)
         if flush != "inside-commit":
             figures["bare"][flush] = run_bare("sqlite", workers, n, flush)
     log(
