@@ -27,7 +27,7 @@ def _rate(value: float) -> str:
 
 
 def _backends(throughput: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    return {b: rows for b, rows in throughput.items() if b in _BACKEND}
+    return {b: throughput[b] for b in _BACKEND if b in throughput}
 
 
 def _row(throughput: dict[str, Any], backend: str, workers: int) -> dict[str, Any] | None:

@@ -401,8 +401,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--backends",
-        default="sqlite,postgresql",
-        help="comma-separated: sqlite, postgresql (PostgreSQL is skipped if unreachable)",
+        # PostgreSQL first: right after the SQLite section its runs are slower for a minute
+        # or two here, orionlite's more than the bare loop's (docs/benchmarks.md, eighth
+        # round); SQLite showed no such effect after PostgreSQL.
+        default="postgresql,sqlite",
+        help="comma-separated, run in that order: postgresql, sqlite (PostgreSQL is "
+        "skipped if unreachable)",
     )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
