@@ -79,11 +79,14 @@ def _instrument() -> dict[str, int]:
     return counter
 
 
-def sqlite_flush(flush: str) -> None:
+def sqlite_flush(flush: str | None) -> None:
     """Benchmark-only: make this process's SQLite connections put commits on disk another
     way than orionlite does (``_bare.FLUSHES``), to measure what durability costs and what
     flushing after the write lock gains: ``inside-commit`` is synchronous=FULL, ``none``
-    is NORMAL without orionlite's flush."""
+    is NORMAL without orionlite's flush. None or ``after-lock`` (orionlite's) change
+    nothing."""
+    if flush in (None, "after-lock"):
+        return
     import sqlalchemy as sa
 
     from orionlite.storage import engine
@@ -121,8 +124,7 @@ def worker(
     """One worker process: open the experiment, then run the worker loop until done."""
 
     def prepare() -> tuple[Experiment, NoopRunner, dict[str, int]]:
-        if flush is not None and flush != "after-lock":
-            sqlite_flush(flush)
+        sqlite_flush(flush)
         counter = _instrument()
         storage = Storage(url)
         experiment = open_experiment(storage, name)
@@ -207,8 +209,7 @@ def workon_worker(
     def prepare() -> tuple[Any, dict[str, int]]:
         from orionlite import client
 
-        if flush is not None and flush != "after-lock":
-            sqlite_flush(flush)
+        sqlite_flush(flush)
         counter = _instrument()
         experiment = client.build_experiment(name, storage=url)
         experiment.trials()  # connects and checks the schema, like a worker's start-up

@@ -19,7 +19,6 @@ from orionlite.experiment import Experiment
 from orionlite.outcome import RunControls, TrialOutcome
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.signals import StopRequest
-from orionlite.space import Space
 from orionlite.storage import Storage
 from orionlite.worker import Worker, WorkerExit, WorkerReport
 
@@ -67,26 +66,12 @@ class _Sleeping:
         return TrialOutcome(TrialStatus.COMPLETED, objective=0.0)
 
 
-def _experiment(storage: Storage, max_trials: int) -> ExperimentRecord:
-    record = storage.create_experiment(
-        {
-            "name": "finishing",
-            "version": 1,
-            "space": Space.from_priors({"x": "uniform(0, 1)"}).to_json(),
-            "algorithm": {"random": {"seed": 1}},
-            "command": None,
-            "max_trials": max_trials,
-            "max_broken": 3,
-            "working_dir": None,
-            "metadata": {},
-        }
-    )
-    assert record is not None
-    return record
+MakeExperiment = Callable[[Storage, int], ExperimentRecord]
 
 
 def _run_beside_held_trials(
     storage: Storage,
+    make_experiment: MakeExperiment,
     actions: dict[int, Callable[[Storage, list[TrialRecord]], Any]],
     held: int = 1,
     lease_s: float = 600,
@@ -95,7 +80,7 @@ def _run_beside_held_trials(
     """A worker runs an experiment of 2 + ``held`` trials of ``trial_s`` seconds while
     other workers hold ``held`` of them; at its wait n, ``actions[n](storage, the held
     trials)`` runs."""
-    record = _experiment(storage, max_trials=2 + held)
+    record = make_experiment(storage, 2 + held)
     others = [
         storage.acquire_trial(record.id, {"x": i / 10}, f"held-{i}", f"other-{i}", lease_s)
         for i in range(held)
@@ -128,8 +113,11 @@ def _within_jitter(waits: list[float], first: float) -> bool:
 
 def test_it_waits_for_the_others_last_trial_with_reads_and_leaves_when_it_ends(
     storage: Storage,
+    sampled_experiment: MakeExperiment,
 ) -> None:
-    worker, report, counted, waits = _run_beside_held_trials(storage, {4: _complete(0)})
+    worker, report, counted, waits = _run_beside_held_trials(
+        storage, sampled_experiment, {4: _complete(0)}
+    )
     assert (report.reason, report.completed) == (WorkerExit.DONE, 2)
     # 3 acquisitions: its 2 trials, then the one that finds the budget spent; then only
     # reads, until the other trial ended; then one acquisition that finds the end.
@@ -145,6 +133,7 @@ def test_it_waits_for_the_others_last_trial_with_reads_and_leaves_when_it_ends(
 
 def test_a_slot_freed_meanwhile_is_taken_while_another_trial_still_runs(
     storage: Storage,
+    sampled_experiment: MakeExperiment,
 ) -> None:
     seen: dict[str, int] = {}
 
@@ -158,7 +147,7 @@ def test_a_slot_freed_meanwhile_is_taken_while_another_trial_still_runs(
         _complete(1)(storage, held)
 
     _, report, _, _ = _run_beside_held_trials(
-        storage, {2: first_breaks, 6: second_completes}, held=2
+        storage, sampled_experiment, {2: first_breaks, 6: second_completes}, held=2
     )
     assert (report.reason, report.completed) == (WorkerExit.DONE, 3)
     assert seen["completed before"] == 3, "the freed slot was filled while the other ran"
@@ -166,18 +155,24 @@ def test_a_slot_freed_meanwhile_is_taken_while_another_trial_still_runs(
 
 def test_a_dead_workers_trial_is_taken_over_once_its_lease_runs_out(
     storage: Storage,
+    sampled_experiment: MakeExperiment,
 ) -> None:
     def lease_runs_out(_storage: Storage, _held: list[TrialRecord]) -> None:
         time.sleep(0.3)  # the other worker died: its 0.1 s lease ends (database clock)
 
-    _, report, counted, _ = _run_beside_held_trials(storage, {3: lease_runs_out}, lease_s=0.1)
+    _, report, counted, _ = _run_beside_held_trials(
+        storage, sampled_experiment, {3: lease_runs_out}, lease_s=0.1
+    )
     assert (report.reason, report.completed) == (WorkerExit.DONE, 3)
     assert counted.reads_while_finishing == 3
 
 
 def test_a_worker_of_trials_longer_than_25_ms_looks_again_after_50_ms_as_before(
     storage: Storage,
+    sampled_experiment: MakeExperiment,
 ) -> None:
-    _, report, _, waits = _run_beside_held_trials(storage, {3: _complete(0)}, trial_s=0.03)
+    _, report, _, waits = _run_beside_held_trials(
+        storage, sampled_experiment, {3: _complete(0)}, trial_s=0.03
+    )
     assert (report.reason, report.completed) == (WorkerExit.DONE, 2)
     assert _within_jitter(waits, 0.05), waits

@@ -19,7 +19,6 @@ from orionlite.experiment import Experiment
 from orionlite.history import TrialHistory
 from orionlite.outcome import RunControls, TrialOutcome
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
-from orionlite.space import Space
 from orionlite.storage import CreateRefusal, Storage
 from orionlite.worker import Worker, WorkerSettings
 
@@ -246,27 +245,11 @@ class _Instant:
         return TrialOutcome(TrialStatus.COMPLETED, objective=float(trial.id))
 
 
-def _short_experiment(storage: Storage, trials: int) -> ExperimentRecord:
-    exp = storage.create_experiment(
-        {
-            "name": "short",
-            "version": 1,
-            "space": Space.from_priors({"x": "uniform(0, 1)"}).to_json(),
-            "algorithm": {"random": {"seed": 1}},
-            "command": None,
-            "max_trials": trials,
-            "max_broken": 3,
-            "working_dir": None,
-            "metadata": {},
-        }
-    )
-    assert exp is not None
-    return exp
-
-
-def test_a_worker_of_short_trials_writes_once_per_trial(storage: Storage) -> None:
+def test_a_worker_of_short_trials_writes_once_per_trial(
+    storage: Storage, sampled_experiment: Callable[[Storage, int], ExperimentRecord]
+) -> None:
     trials = 12
-    exp = _short_experiment(storage, trials)
+    exp = sampled_experiment(storage, trials)
     with _counting_writes(storage.url) as (counted, writes):
         report = Worker(Experiment(counted, exp), _Instant()).run()
     assert (report.reason.value, report.completed, report.lost) == ("done", trials, 0)
@@ -323,12 +306,15 @@ class _Reads(Storage):
 
 @pytest.mark.parametrize(("max_age_s", "reads"), [(0.0, 13), (60.0, 1)])
 def test_after_a_short_trial_the_worker_reads_the_history_once_per_max_age(
-    storage: Storage, max_age_s: float, reads: int
+    storage: Storage,
+    sampled_experiment: Callable[[Storage, int], ExperimentRecord],
+    max_age_s: float,
+    reads: int,
 ) -> None:
     """12 instant trials: with no window, one read per trial and the last try; with a
     window longer than the run, the first read serves them all (each worker knows its own
     results, and the database refuses what it does not know of the others')."""
-    exp = _short_experiment(storage, 12)
+    exp = sampled_experiment(storage, 12)
     counted = _Reads(storage.url)
     try:
         settings = WorkerSettings(history_max_age_s=max_age_s)
