@@ -57,24 +57,28 @@ def raise_budget(url: str, name: str, max_trials: int) -> None:
 
 
 def _instrument() -> dict[str, int]:
-    """Counts, in this worker process, the contention retries hidden from the user and the
-    database connections opened (benchmark instrumentation, nothing is changed)."""
+    """Counts, in this worker process, the contention retries hidden from the user (each
+    failed try once; deadlocks, SQLSTATE 40P01, also on their own) and the database
+    connections opened (benchmark instrumentation, nothing is changed)."""
     import sqlalchemy as sa
 
     from orionlite.storage import retry
 
-    counter = {"contention_retries": 0, "connections_opened": 0}
-    original = retry.is_contention
+    counter = {"contention_retries": 0, "deadlocks": 0, "connections_opened": 0}
+    before_sleep = retry.RetryPolicy._before_sleep
 
-    def counting(exc: BaseException) -> bool:
-        hit = original(exc)
-        counter["contention_retries"] += int(hit)
-        return hit
+    def counting(policy: retry.RetryPolicy, state: Any) -> None:
+        # Called once before each retry; is_contention itself runs several times per try.
+        failure = state.outcome.exception() if state.outcome else None
+        if failure is not None and retry.is_contention(failure):
+            counter["contention_retries"] += 1
+            counter["deadlocks"] += retry.sqlstate(failure) == "40P01"
+        before_sleep(policy, state)
 
     def connected(*_args: Any) -> None:
         counter["connections_opened"] += 1
 
-    retry.is_contention = counting  # type: ignore[assignment]
+    retry.RetryPolicy._before_sleep = counting  # type: ignore[method-assign]
     sa.event.listen(sa.pool.Pool, "connect", connected)
     return counter
 

@@ -121,7 +121,8 @@ def _throughput_table(rows: list[dict[str, Any]]) -> list[str]:
         "| workers | orionlite trials/s | Optuna trials/s | bare loop trials/s "
         "| vs Optuna | vs bare | errors (orionlite / Optuna) "
         "| completed, duplicates (orionlite / Optuna) | trials per worker min-max "
-        "(orionlite / Optuna / bare) | hidden lock retries | connections per worker |",
+        "(orionlite / Optuna / bare) | hidden retries (of them deadlocks) "
+        "| connections per worker |",
         "|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|",
     ]
     for row in rows:
@@ -138,9 +139,32 @@ def _throughput_table(rows: list[dict[str, Any]]) -> list[str]:
             f"| {mine['per_worker_min']}-{mine['per_worker_max']} / "
             f"{peer['per_worker_min']}-{peer['per_worker_max']} / "
             f"{bare['per_worker_min']}-{bare['per_worker_max']} "
-            f"| {mine.get('contention_retries', 0)} "
+            f"| {mine.get('contention_retries', 0)} ({mine.get('deadlocks', 0)}) "
             f"| {mine.get('connections_opened', 0) / row['workers']:.0f} |"
         )
+    return lines
+
+
+def _deadlocks(count: int) -> str:
+    return "" if not count else f" ({count} deadlock{'s' if count > 1 else ''})"
+
+
+def _every_run(rows: list[dict[str, Any]]) -> list[str]:
+    """Each run behind a median: trials/s, and the deadlocks that would explain a slow one."""
+    lines = []
+    for row in rows:
+        tools = {tool: row[tool].get("runs") for tool in ("orionlite", "bare")}
+        if not all(runs and len(runs) > 1 for runs in tools.values()):
+            continue
+        shown = "; ".join(
+            f"{tool} "
+            + ", ".join(
+                f"{_rate(run['trials_per_s'])}" + _deadlocks(run.get("deadlocks", 0))
+                for run in runs
+            )
+            for tool, runs in tools.items()
+        )
+        lines += ["", f"Every run at {row['workers']} workers, trials/s in run order: {shown}."]
     return lines
 
 
@@ -223,6 +247,7 @@ def render(results: dict[str, Any], json_path: str) -> str:
         ]
         for backend, rows in _backends(tp).items():
             out += ["", f"**{_BACKEND[backend]}**", "", *_throughput_table(rows)]
+            out += _every_run(rows)
         out += _durability_table(tp)
 
     growth = results.get("growth")

@@ -78,7 +78,7 @@ def _summary(figures: _common.RunFigures, integrity: dict[str, Any] | None) -> d
     per_worker = (integrity or {}).get("per_worker") or figures.per_worker
     extra = {
         key: sum(e.get(key, 0) for e in figures.extra)
-        for key in ("contention_retries", "connections_opened", "busy", "cpu_s")
+        for key in ("contention_retries", "deadlocks", "connections_opened", "busy", "cpu_s")
         if any(key in e for e in figures.extra)
     }
     return {
@@ -95,10 +95,15 @@ def _summary(figures: _common.RunFigures, integrity: dict[str, Any] | None) -> d
     }
 
 
+# What is kept of every repeated run, beside the median run's full summary: a slow run
+# hidden by the median still shows, with what may explain it.
+_EVERY_RUN = ("trials_per_s", "seconds", "errors", "contention_retries", "deadlocks")
+
+
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ordered = sorted(runs, key=lambda r: r["trials_per_s"])
     chosen = dict(ordered[len(ordered) // 2])
-    chosen["all_trials_per_s"] = [r["trials_per_s"] for r in runs]
+    chosen["runs"] = [{key: r[key] for key in _EVERY_RUN if key in r} for r in runs]
     return chosen
 
 

@@ -8,6 +8,7 @@ each paying a flush of its own, and with more workers than cores the queue convo
 with a ``cap`` (its part of max_trials) and the slots ``used`` in it. A creation takes a
 share with room that no other creation holds (``SKIP LOCKED``), starting from the worker's
 own share, and waits only when every share with room is held: the last few slots.
+Waiters take shares in share order, so they cannot deadlock (:func:`_locked_share`).
 
 The invariant is ``used <= cap`` on every share, with caps that add up to max_trials, so
 "some share has room" means exactly "fewer than max_trials trials count". A new
@@ -130,13 +131,21 @@ def _locked_share(
     *conditions: sa.ColumnElement[bool],
 ) -> sa.CTE:
     """PostgreSQL: a share meeting ``conditions``, locked. One that no other transaction
-    holds if there is one (``SKIP LOCKED``); else wait for a held one, which READ
-    COMMITTED checks again once its holder commits, moving on to the next if it no longer
-    qualifies. No row means no share qualifies."""
+    holds if there is one (``SKIP LOCKED``, from ``first`` on); else wait for a held one,
+    which READ COMMITTED checks again once its holder commits, moving on to the next if
+    it no longer qualifies. No row means no share qualifies.
+
+    Waiting goes in share order, whatever ``first`` is. A share that no longer qualifies
+    stays locked by the waiter until it commits, so waiters that went round the shares
+    from different starting points each held the share the other waited for next: a
+    deadlock, which PostgreSQL breaks only after ``deadlock_timeout`` (1 s by default),
+    seen at the end of 8-worker benchmark runs (docs/benchmarks.md, "Ninth round"). In
+    one order, a waiter only ever waits for shares above every share it holds, as
+    :func:`rebalance` does, so no wait can close a cycle."""
     free = _one_share(experiment_id, first, *conditions).with_for_update(skip_locked=True)
     free_cte = free.cte(f"{name}_free")
     none_free = ~sa.exists(sa.select(free_cte.c.share))
-    held = _one_share(experiment_id, first, *conditions, none_free).with_for_update()
+    held = _one_share(experiment_id, None, *conditions, none_free).with_for_update()
     held_cte = held.cte(f"{name}_held")
     return sa.union_all(sa.select(free_cte), sa.select(held_cte)).cte(name)
 

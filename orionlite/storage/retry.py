@@ -98,7 +98,7 @@ def default_outage_deadline() -> float:
     return value
 
 
-def _sqlstate(exc: BaseException) -> str | None:
+def sqlstate(exc: BaseException) -> str | None:
     orig = getattr(exc, "orig", None)
     return getattr(orig, "sqlstate", None) or getattr(exc, "sqlstate", None)
 
@@ -110,7 +110,7 @@ def _from_psycopg(exc: sa.exc.DBAPIError) -> bool:
 def is_contention(exc: BaseException) -> bool:
     if not isinstance(exc, sa.exc.DBAPIError):
         return False
-    return _sqlstate(exc) in _CONTENTION_SQLSTATES or any(
+    return sqlstate(exc) in _CONTENTION_SQLSTATES or any(
         marker in str(exc.orig).lower() for marker in _CONTENTION_MARKERS
     )
 
@@ -127,7 +127,7 @@ def is_outage(exc: BaseException) -> bool:
         return False
     if exc.connection_invalidated:
         return True
-    state = _sqlstate(exc)
+    state = sqlstate(exc)
     if state is not None:
         return state in _OUTAGE_SQLSTATES or state.startswith("08")
     if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
@@ -151,7 +151,7 @@ _STARTING_MARKERS = (
 def is_server_starting(exc: BaseException) -> bool:
     if not isinstance(exc, sa.exc.DBAPIError):
         return False
-    if _sqlstate(exc) == "57P03":  # cannot_connect_now
+    if sqlstate(exc) == "57P03":  # cannot_connect_now
         return True
     text = str(exc.orig).lower()
     return any(marker in text for marker in _STARTING_MARKERS)

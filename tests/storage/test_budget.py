@@ -106,10 +106,10 @@ import sys
 from orionlite.storage import Storage, reservation
 from orionlite.storage.engine import transaction
 
-url, experiment_id = sys.argv[1], int(sys.argv[2])
+url, experiment_id, worker, x = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 storage = Storage(url)
 new_trial = reservation.new_trial_parameters(
-    experiment_id, {"x": -1}, "hash-held", "holder", 60.0, None
+    experiment_id, {"x": x}, f"hash-{x}", worker, 60.0, None
 )
 with storage.engine.connect() as connection:
     # Held for as long as the test needs, not ended by the server after 10 s.
@@ -124,8 +124,10 @@ storage.close()
 
 
 @contextmanager
-def _creation_held_open(url: str, exp: int) -> Iterator[subprocess.Popen[str]]:
-    command = [sys.executable, "-c", _CREATE_AND_HOLD, url, str(exp)]
+def _creation_held_open(
+    url: str, exp: int, worker: str = "holder", x: int = -1
+) -> Iterator[subprocess.Popen[str]]:
+    command = [sys.executable, "-c", _CREATE_AND_HOLD, url, str(exp), worker, str(x)]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as p:
         assert p.stdout is not None and p.stdout.readline().strip() == "created"
         try:
@@ -143,7 +145,8 @@ def _release(holder: subprocess.Popen[str], how: str) -> None:
         holder.wait(timeout=30)
 
 
-def _waiting_for_a_lock(storage: Storage) -> bool:
+def _waiting_for_locks(storage: Storage) -> int:
+    """How many sessions on the test's database wait for a lock now."""
     import sqlalchemy as sa
 
     with storage.engine.connect() as connection:
@@ -153,7 +156,7 @@ def _waiting_for_a_lock(storage: Storage) -> bool:
                 "WHERE datname = current_database() AND wait_event_type = 'Lock'"
             )
         ).scalar()
-    return bool(waiting)
+    return int(waiting or 0)
 
 
 # Row locks: PostgreSQL only (SQLite has one write lock for the whole database).
@@ -187,7 +190,7 @@ def test_the_last_slot_held_by_another_creation_is_waited_for(
     exp = new_experiment(storage, max_trials=1)
     with ThreadPoolExecutor(1) as pool, _creation_held_open(db_url, exp) as holder:
         future: Future[Any] = pool.submit(_acquire, storage, exp, 1, "other")
-        wait_for(lambda: _waiting_for_a_lock(storage), "the creation to wait for the slot")
+        wait_for(lambda: _waiting_for_locks(storage), "the creation to wait for the slot")
         assert not future.done()
         _release(holder, how)
         outcome = future.result(timeout=30)
@@ -197,3 +200,51 @@ def test_the_last_slot_held_by_another_creation_is_waited_for(
     else:
         assert isinstance(outcome, TrialRecord)
         assert [t.params for t in storage.trials(exp)] == [{"x": 1}]
+
+
+def _worker_starting_at(share: int) -> str:
+    return next(f"worker-{n}" for n in range(10_000) if first_share(f"worker-{n}") == share)
+
+
+@postgresql_only
+def test_creations_waiting_for_the_last_slots_do_not_deadlock(
+    db_url: str,
+    storage: Storage,
+    new_experiment: Callable[..., int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two slots left, in shares 0 and 1, both held by creations in flight; one waiting
+    creation looks at share 0 first, the other at share 1 first. When the holders
+    commit, each waiter locks the share it waited for, finds it full, and keeps that lock
+    while it goes on to the other share: unless waiters take shares in one order, each
+    then waits for the other, and PostgreSQL breaks the deadlock only after
+    deadlock_timeout (1 s), as seen at the end of 8-worker benchmark runs."""
+    from orionlite.storage import retry
+
+    deadlocks: list[BaseException] = []
+    is_contention = retry.is_contention
+
+    def watched(exc: BaseException) -> bool:
+        if retry.sqlstate(exc) == "40P01":
+            deadlocks.append(exc)
+        return is_contention(exc)
+
+    monkeypatch.setattr(retry, "is_contention", watched)
+    exp = new_experiment(storage, max_trials=2)
+    assert split(2)[:2] == [1, 1]
+    with (
+        ThreadPoolExecutor(2) as pool,
+        _creation_held_open(db_url, exp, _worker_starting_at(0), -1) as share_0,
+        _creation_held_open(db_url, exp, _worker_starting_at(1), -2) as share_1,
+    ):
+        waiters = [
+            pool.submit(_acquire, storage, exp, x, _worker_starting_at(share))
+            for x, share in ((1, 0), (2, 1))
+        ]
+        wait_for(lambda: _waiting_for_locks(storage) == 2, "both creations to wait")
+        _release(share_0, "commit")
+        _release(share_1, "commit")
+        outcomes = [waiter.result(timeout=30) for waiter in waiters]
+    assert outcomes == [CreateRefusal.BUDGET_SPENT] * 2
+    assert deadlocks == []
+    assert sorted(t.params["x"] for t in storage.trials(exp)) == [-2, -1]
