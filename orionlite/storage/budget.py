@@ -7,8 +7,9 @@ each paying a flush of its own, and with more workers than cores the queue convo
 (docs/benchmarks.md, "Sixth round"). So the budget is ``SHARES`` rows per experiment, each
 with a ``cap`` (its part of max_trials) and the slots ``used`` in it. A creation takes a
 share with room that no other creation holds (``SKIP LOCKED``), starting from the worker's
-own share, and waits only when every share with room is held: the last few slots.
-Waiters take shares in share order, so they cannot deadlock (:func:`_locked_share`).
+own share. When every share with room is held (the last few slots), the creation fails
+and is retried a few milliseconds later instead of waiting, so creations cannot deadlock
+(:func:`_locked_share`).
 
 The invariant is ``used <= cap`` on every share, with caps that add up to max_trials, so
 "some share has room" means exactly "fewer than max_trials trials count". A new
@@ -130,22 +131,27 @@ def _locked_share(
     first: sa.ColumnElement[Any] | None,
     *conditions: sa.ColumnElement[bool],
 ) -> sa.CTE:
-    """PostgreSQL: a share meeting ``conditions``, locked. One that no other transaction
-    holds if there is one (``SKIP LOCKED``, from ``first`` on); else wait for a held one,
-    which READ COMMITTED checks again once its holder commits, moving on to the next if
-    it no longer qualifies. No row means no share qualifies.
+    """PostgreSQL: a share meeting ``conditions``, locked: one that no other transaction
+    holds (``SKIP LOCKED``, from ``first`` on). No row means no share qualifies.
 
-    Waiting goes in share order, whatever ``first`` is. A share that no longer qualifies
-    stays locked by the waiter until it commits, so waiters that went round the shares
-    from different starting points each held the share the other waited for next: a
-    deadlock, which PostgreSQL breaks only after ``deadlock_timeout`` (1 s by default),
-    seen at the end of 8-worker benchmark runs (docs/benchmarks.md, "Ninth round"). In
-    one order, a waiter only ever waits for shares above every share it holds, as
-    :func:`rebalance` does, so no wait can close a cycle."""
+    When every share that qualified in the statement's snapshot is held by another
+    transaction (the last few slots, each being taken by a creation in flight, or a
+    change of max_trials), the statement fails with lock_not_available (``NOWAIT``),
+    which the storage retries after a short random sleep (``retry``): the retry sees
+    whether the holder committed (the slot is gone) or rolled back (it is free again).
+
+    It does not wait for the holder instead. A share that READ COMMITTED finds no longer
+    qualifying, once it has locked it, stays locked until the statement's transaction
+    ends, so a waiting statement can hold shares that another waiting statement wants:
+    waiters deadlocked at the end of 8-worker benchmark runs, and PostgreSQL breaks a
+    deadlock only after ``deadlock_timeout`` (1 s by default; docs/benchmarks.md, "Ninth
+    round"). Waiting in one share order is not enough, as the ``SKIP LOCKED`` pass keeps
+    the shares it passed over in its own order. A statement that never waits for a
+    share cannot be part of a cycle."""
     free = _one_share(experiment_id, first, *conditions).with_for_update(skip_locked=True)
     free_cte = free.cte(f"{name}_free")
     none_free = ~sa.exists(sa.select(free_cte.c.share))
-    held = _one_share(experiment_id, None, *conditions, none_free).with_for_update()
+    held = _one_share(experiment_id, None, *conditions, none_free).with_for_update(nowait=True)
     held_cte = held.cte(f"{name}_held")
     return sa.union_all(sa.select(free_cte), sa.select(held_cte)).cte(name)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -180,17 +181,46 @@ def test_a_creation_does_not_wait_for_another_workers_uncommitted_one(
     assert len(storage.trials(exp)) == 2
 
 
+@pytest.fixture
+def retried(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str | None]]:
+    """(thread, SQLSTATE) of every failed try that the storage retries, in this process."""
+    from orionlite.storage import retry
+
+    seen: list[tuple[int, str | None]] = []
+    before_sleep = retry.RetryPolicy._before_sleep
+
+    def watched(policy: retry.RetryPolicy, state: Any) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        if failure is not None:
+            seen.append((threading.get_ident(), retry.sqlstate(failure)))
+        before_sleep(policy, state)
+
+    monkeypatch.setattr(retry.RetryPolicy, "_before_sleep", watched)
+    return seen
+
+
+def _held_slot_retries(retried: list[tuple[int, str | None]]) -> set[int]:
+    """The threads whose creation found the slots it wanted held (lock_not_available)."""
+    return {thread for thread, state in retried if state == "55P03"}
+
+
 @postgresql_only
 @pytest.mark.parametrize("how", ["commit", "rollback"])
 def test_the_last_slot_held_by_another_creation_is_waited_for(
-    how: str, db_url: str, storage: Storage, new_experiment: Callable[..., int]
+    how: str,
+    db_url: str,
+    storage: Storage,
+    new_experiment: Callable[..., int],
+    retried: list[tuple[int, str | None]],
 ) -> None:
     """Taken when the other creation rolls back, spent when it commits: never refused
-    just because the share with room is locked at the moment."""
+    just because the share with room is locked at the moment. The creation is retried
+    meanwhile; it never waits for the lock (see the deadlock test below)."""
     exp = new_experiment(storage, max_trials=1)
     with ThreadPoolExecutor(1) as pool, _creation_held_open(db_url, exp) as holder:
         future: Future[Any] = pool.submit(_acquire, storage, exp, 1, "other")
-        wait_for(lambda: _waiting_for_locks(storage), "the creation to wait for the slot")
+        wait_for(lambda: _held_slot_retries(retried), "the creation to find the slot held")
+        assert _waiting_for_locks(storage) == 0
         assert not future.done()
         _release(holder, how)
         outcome = future.result(timeout=30)
@@ -207,29 +237,21 @@ def _worker_starting_at(share: int) -> str:
 
 
 @postgresql_only
-def test_creations_waiting_for_the_last_slots_do_not_deadlock(
+def test_creations_wanting_the_last_slots_do_not_deadlock(
     db_url: str,
     storage: Storage,
     new_experiment: Callable[..., int],
-    monkeypatch: pytest.MonkeyPatch,
+    retried: list[tuple[int, str | None]],
 ) -> None:
-    """Two slots left, in shares 0 and 1, both held by creations in flight; one waiting
-    creation looks at share 0 first, the other at share 1 first. When the holders
-    commit, each waiter locks the share it waited for, finds it full, and keeps that lock
-    while it goes on to the other share: unless waiters take shares in one order, each
-    then waits for the other, and PostgreSQL breaks the deadlock only after
-    deadlock_timeout (1 s), as seen at the end of 8-worker benchmark runs."""
-    from orionlite.storage import retry
+    """Two slots left, in shares 0 and 1, both held by creations in flight; two more
+    creations want them, one looking at share 0 first, the other at share 1 first.
 
-    deadlocks: list[BaseException] = []
-    is_contention = retry.is_contention
-
-    def watched(exc: BaseException) -> bool:
-        if retry.sqlstate(exc) == "40P01":
-            deadlocks.append(exc)
-        return is_contention(exc)
-
-    monkeypatch.setattr(retry, "is_contention", watched)
+    When they waited for a held share instead of being retried, each, once the holders
+    committed, locked the share it waited for, found it full, and kept that lock while
+    it went on to the other share: each then waited for the other, and PostgreSQL broke
+    the deadlock only after deadlock_timeout (1 s), as at the end of 8-worker benchmark
+    runs. Now both are refused once the holders commit, and none fails with a deadlock.
+    """
     exp = new_experiment(storage, max_trials=2)
     assert split(2)[:2] == [1, 1]
     with (
@@ -237,14 +259,14 @@ def test_creations_waiting_for_the_last_slots_do_not_deadlock(
         _creation_held_open(db_url, exp, _worker_starting_at(0), -1) as share_0,
         _creation_held_open(db_url, exp, _worker_starting_at(1), -2) as share_1,
     ):
-        waiters = [
+        wanting = [
             pool.submit(_acquire, storage, exp, x, _worker_starting_at(share))
             for x, share in ((1, 0), (2, 1))
         ]
-        wait_for(lambda: _waiting_for_locks(storage) == 2, "both creations to wait")
+        wait_for(lambda: len(_held_slot_retries(retried)) == 2, "both to find the slots held")
         _release(share_0, "commit")
         _release(share_1, "commit")
-        outcomes = [waiter.result(timeout=30) for waiter in waiters]
+        outcomes = [creation.result(timeout=30) for creation in wanting]
     assert outcomes == [CreateRefusal.BUDGET_SPENT] * 2
-    assert deadlocks == []
+    assert [state for _, state in retried if state != "55P03"] == []
     assert sorted(t.params["x"] for t in storage.trials(exp)) == [-2, -1]
