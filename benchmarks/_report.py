@@ -159,8 +159,7 @@ def _every_run(rows: list[dict[str, Any]]) -> list[str]:
         shown = "; ".join(
             f"{tool} "
             + ", ".join(
-                f"{_rate(run['trials_per_s'])}" + _deadlocks(run.get("deadlocks", 0))
-                for run in runs
+                _rate(run["trials_per_s"]) + _deadlocks(run.get("deadlocks", 0)) for run in runs
             )
             for tool, runs in tools.items()
         )
