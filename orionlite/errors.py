@@ -79,10 +79,19 @@ class ReservationLostError(OrionliteError):
     """The trial was reclaimed by another worker after this worker's heartbeat expired."""
 
     @classmethod
-    def result_refused(cls, trial_id: int) -> ReservationLostError:
+    def result_refused(
+        cls, trial_id: int, *, process_stopped: bool = False
+    ) -> ReservationLostError:
+        """The one wording of a lost trial; ``process_stopped`` when this worker stopped
+        the trial's process on learning it (rather than finding out from its result)."""
+        what = (
+            "its process was stopped and its result discarded"
+            if process_stopped
+            else "its result from this worker was discarded"
+        )
         return cls(
             f"Trial {trial_id} was reclaimed by another worker after this worker's "
-            "heartbeat expired; its result from this worker was discarded."
+            f"heartbeat expired; {what}."
         )
 
 

@@ -19,7 +19,7 @@ from typing import IO, Any
 from orionlite.cmdline import CommandTemplate
 from orionlite.configfile import fill_arguments, find_config_files
 from orionlite.errors import CommandError, ResultsError
-from orionlite.outcome import LOST, RunControls, TrialOutcome
+from orionlite.outcome import LOST, LOST_AND_STOPPED, RunControls, TrialOutcome
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.results import RESULTS_PATH_ENV, objective_of, read_results
 
@@ -138,7 +138,9 @@ class CommandRunner:
             exited.close()
         for copier in copiers:
             copier.join()
-        if lost or controls.lost():
+        if lost:
+            return LOST_AND_STOPPED
+        if controls.lost():
             return LOST
         return _outcome(process.returncode, results_path, stderr_tail, interrupted_at is not None)
 

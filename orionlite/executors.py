@@ -570,6 +570,10 @@ def run_workers(
     if executor == "joblib" and len(tasks) == 1:
         result = run_worker_task(tasks[0], local_storage)
         return FanOut([result], result.signum)
+    if local_storage is not None:
+        # The workers connect themselves: the caller's connection would sit idle, one
+        # more for the server to hold while they run (it reconnects when used again).
+        local_storage.close()
     if executor == "joblib":
         return _run_joblib(tasks)
     if executor == "process":

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orionlite.errors import ConfigError, ResultsError, TrialFailedError
-from orionlite.outcome import LOST, RunControls, TrialOutcome
+from orionlite.outcome import LOST, LOST_AND_STOPPED, RunControls, TrialOutcome
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.results import normalize_results, objective_of
 
@@ -197,7 +197,7 @@ class FunctionRunner:
                 self._calling = False
         except KeyboardInterrupt:
             if controls.lost():
-                return LOST
+                return LOST_AND_STOPPED
             # Ctrl-C, a stop from another worker, or the function's own KeyboardInterrupt:
             # this worker stops either way.
             self.stop.requested.set()

@@ -26,7 +26,11 @@ def lease_seconds(heartbeat_s: float) -> float:
 class _Held:
     trial: TrialRecord
     due: float
+    # Until when the lease is known to last (monotonic): its last renewal plus a lease.
+    lease_ends: float
     lost: threading.Event = field(default_factory=threading.Event)
+    dropped: bool = False
+    warned: bool = False
 
 
 class Heartbeat:
@@ -42,6 +46,11 @@ class Heartbeat:
     ``hold`` returns the trial's ``lost`` event, set when the database says another
     worker owns the trial now (its lease expired, e.g. the machine was suspended): the
     runner then stops the trial's process.
+
+    A beat goes through the worker's own connection (``Storage`` has one per process), so
+    it needs no connection of its own. A failing beat is retried until the lease would
+    end, and no longer once its trial is dropped; a lease that ends without a renewal is
+    one warning per trial.
     """
 
     def __init__(self, storage: Storage, interval_s: float) -> None:
@@ -55,7 +64,8 @@ class Heartbeat:
 
     def hold(self, trial: TrialRecord) -> threading.Event:
         """Start beating for ``trial``; returns its ``lost`` event."""
-        held = _Held(trial, time.monotonic() + self._interval_s)
+        now = time.monotonic()
+        held = _Held(trial, now + self._interval_s, now + self._lease_s)
         with self._wakeup:
             self._held[trial.id] = held
             if self._thread is None:
@@ -67,13 +77,17 @@ class Heartbeat:
         """Stop beating for ``trial``. A beat already under way is not waited for: its
         write is harmless once the trial is recorded (the token no longer matches)."""
         with self._wakeup:
-            self._held.pop(trial.id, None)
+            held = self._held.pop(trial.id, None)
+        if held is not None:
+            held.dropped = True
 
     def close(self) -> None:
         """Stop the thread (a later ``hold`` starts another). One stuck retrying a beat
         through a database outage is not waited for long: it is a daemon, and its late
         write is harmless."""
         with self._wakeup:
+            for held in self._held.values():
+                held.dropped = True
             self._held.clear()
             self._wakeup.notify()
             thread, self._thread = self._thread, None
@@ -99,26 +113,51 @@ class Heartbeat:
 
     def _beat(self, held: _Held) -> None:
         trial = held.trial
+        started = time.monotonic()
         try:
-            alive = self._storage.heartbeat(trial, self._lease_s)
+            alive = self._storage.heartbeat(
+                trial,
+                self._lease_s,
+                # Retrying past the lease's end is pointless (another worker may own the
+                # trial by then), and past the trial's end harmful: it would log later.
+                deadline_s=max(held.lease_ends - started, self._interval_s),
+                cancelled=lambda: held.dropped,
+            )
         except Exception as exc:
             # Never let this thread die: a dead heartbeat thread would leave the trial
-            # running with a lease nobody extends, and its result refused at the end.
-            # Outages are already retried inside ``heartbeat`` (one log line for the
-            # whole process); what reaches here is an outage past its deadline or an
-            # unexpected error. Keep beating: if the database answers again before
-            # the lease ends nothing is lost, and if not, the final write says so.
-            message = exc.message if isinstance(exc, OrionliteError) else repr(exc)
-            log.warning(
-                "heartbeat of trial %s failed, the trial keeps running: %s",
-                trial.id,
-                message.splitlines()[0] if message else type(exc).__name__,
-                exc_info=log.isEnabledFor(logging.DEBUG),
-                extra={"action": "heartbeat_failed", "trial_id": trial.id},
-            )
+            # running with a lease nobody extends. Keep beating: if the database answers
+            # again before another worker takes the trial, nothing is lost.
+            if not held.dropped:
+                self._failed(held, exc)
             return
+        held.lease_ends = started + self._lease_s
         if not alive:
             with self._wakeup:
                 if self._held.get(trial.id) is held:
                     del self._held[trial.id]
             held.lost.set()
+
+    def _failed(self, held: _Held, exc: Exception) -> None:
+        trial = held.trial
+        message = exc.message if isinstance(exc, OrionliteError) else repr(exc)
+        reason = message.splitlines()[0] if message else type(exc).__name__
+        expired = time.monotonic() >= held.lease_ends
+        if expired and not held.warned:
+            held.warned = True
+            log.warning(
+                "Trial %s: its lease ran out because no heartbeat could be sent for %.0f s "
+                "(%s). Another worker may take the trial over; this worker's result for it "
+                "would then be discarded.",
+                trial.id,
+                self._lease_s,
+                reason,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+                extra={"action": "lease_expired", "trial_id": trial.id},
+            )
+            return
+        log.debug(
+            "heartbeat of trial %s failed, retrying: %s",
+            trial.id,
+            reason,
+            extra={"action": "heartbeat_failed", "trial_id": trial.id},
+        )

@@ -135,6 +135,9 @@ def _hunt_in_processes(experiment: Experiment, settings: HuntSettings) -> HuntRe
     alone both stop every worker gracefully: running trials become ``interrupted`` and
     the result says INTERRUPTED (exit 130). A second signal forces.
     """
+    # Each worker process opens its own connection: this one's would be one more for
+    # the server to hold while they run (it reconnects if used again afterwards).
+    experiment.storage.close()
     with file_stop_channel() as channel:
         outcomes, _received = run_processes(
             _worker_process, [settings] * settings.n_workers, channel, name="hunt-worker"

@@ -17,6 +17,8 @@ class TrialOutcome:
     results: list[dict[str, Any]] | None = None
     exit_code: int | None = None
     error: str | None = None
+    #: For a lost trial: whether the runner stopped it (its process, its function call).
+    stopped: bool = False
 
     @property
     def lost(self) -> bool:
@@ -24,6 +26,7 @@ class TrialOutcome:
 
 
 LOST = TrialOutcome(status=None)
+LOST_AND_STOPPED = TrialOutcome(status=None, stopped=True)
 
 
 class TrialRunner(Protocol):

@@ -240,13 +240,8 @@ class Worker:
         report.trials_run += 1
         if outcome.lost:
             self._heartbeat.drop(trial)
-            report.lost += 1
-            log.warning(
-                "trial %s was reclaimed by another worker after this worker's heartbeat "
-                "expired; its process was stopped and its result discarded",
-                trial.id,
-                extra={"action": "trial_lost", "trial_id": trial.id},
-            )
+            refused = ReservationLostError.result_refused(trial.id, process_stopped=outcome.stopped)
+            self._refused(trial, refused, report)
             return None
         self._last_trial_s = time.monotonic() - started
         return self._record(trial, outcome, self._last_trial_s, report)

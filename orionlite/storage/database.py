@@ -60,12 +60,17 @@ class Storage:
         self.display_url = mask_url(given)
         self.outage_deadline_s = outage_deadline_s
         self._engine: sa.Engine | None = None
-        # Database connections this process opened through this storage: a worker should
-        # open one, plus one for its heartbeat thread, however many trials it runs.
+        # Database connections this process opened through this storage: a worker opens
+        # one however many trials it runs (more only to replace a lost one).
         self.connections_opened = 0
         self._retry = RetryPolicy(outage_deadline_s, lambda: self.display_url)
-        # Per thread: whether it keeps its connection (see keep_connection), and which.
-        self._kept = threading.local()
+        # At most one connection per storage, whatever the threads: every unit of work
+        # holds this lock, so a worker's heartbeat thread shares the worker's connection
+        # instead of needing a second one (a server at its connection limit refuses it).
+        self._lock = threading.RLock()
+        self._keepers = 0  # open keep_connection blocks, any thread
+        self._kept: sa.Connection | None = None
+        self._kept_used_at = 0.0
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url, "outage_deadline_s": self.outage_deadline_s}
@@ -105,43 +110,45 @@ class Storage:
 
     @contextmanager
     def keep_connection(self) -> Iterator[None]:
-        """Within this block, the calling thread's units of work share one connection.
+        """Within this block, units of work share one connection, kept between them.
 
         Each unit of work otherwise checks a connection out of the pool and back in, which
         resets it: 30-70 us each time, as much as the statements of a short unit. A
-        worker's loop keeps its connection while trials come quickly; other threads (the
-        heartbeat, a user's) check out per call, so nothing is left checked out when they
-        end. A connection that failed, or sat unused for ``_KEEP_IDLE_S`` (a long trial),
-        is given back and the next unit checks out anew.
+        worker keeps its connection for its whole run, and its heartbeat thread uses the
+        same one between the loop's units. A connection that failed, or sat unused for
+        ``_KEEP_IDLE_S`` (a long trial), is given back and the next unit checks out anew.
         """
-        self._kept.active = True
+        with self._lock:
+            self._keepers += 1
         try:
             yield
         finally:
-            self._kept.active = False
-            self._give_back_kept()
+            with self._lock:
+                self._keepers -= 1
+                if not self._keepers:
+                    self._give_back_kept()
 
     @contextmanager
     def _connection(self) -> Iterator[sa.Connection]:
-        if not getattr(self._kept, "active", False):
-            with self.engine.connect() as checked_out:
-                yield checked_out
-            return
-        connection: sa.Connection | None = getattr(self._kept, "connection", None)
-        if connection is None or time.monotonic() - self._kept.used_at > _KEEP_IDLE_S:
-            self._give_back_kept()
-            connection = self._kept.connection = self.engine.connect()
-        try:
-            yield connection
-        except BaseException as exc:
-            if not (is_contention(exc) and _rolled_back(connection)):
-                self._give_back_kept()  # the pool rolls back whatever the failure left open
-            raise
-        self._kept.used_at = time.monotonic()
+        with self._lock:
+            if not self._keepers:
+                with self.engine.connect() as checked_out:
+                    yield checked_out
+                return
+            connection = self._kept
+            if connection is None or time.monotonic() - self._kept_used_at > _KEEP_IDLE_S:
+                self._give_back_kept()
+                connection = self._kept = self.engine.connect()
+            try:
+                yield connection
+            except BaseException as exc:
+                if not (is_contention(exc) and _rolled_back(connection)):
+                    self._give_back_kept()  # the pool rolls back what the failure left open
+                raise
+            self._kept_used_at = time.monotonic()
 
     def _give_back_kept(self) -> None:
-        connection = getattr(self._kept, "connection", None)
-        self._kept.connection = None
+        connection, self._kept = self._kept, None
         if connection is not None:
             connection.close()
 
@@ -152,7 +159,13 @@ class Storage:
 
         return self._retry.run(attempt)
 
-    def _run_single(self, work: Callable[[sa.Connection], T]) -> T:
+    def _run_single(
+        self,
+        work: Callable[[sa.Connection], T],
+        *,
+        deadline_s: float | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> T:
         """Like ``_run`` for work that is exactly one statement: no BEGIN/COMMIT around it
         (one round trip on PostgreSQL instead of three; see ``engine.single_statement``),
         or that runs its own transaction on the driver (``engine.immediate_transaction``)."""
@@ -161,7 +174,7 @@ class Storage:
             with self._connection() as connection, single_statement(connection):
                 return work(connection)
 
-        return self._retry.run(attempt)
+        return self._retry.run(attempt, deadline_s=deadline_s, cancelled=cancelled)
 
     # -- experiments ------------------------------------------------------------------
 
@@ -279,10 +292,20 @@ class Storage:
         else:
             pending.lost = False
 
-    def heartbeat(self, trial: TrialRecord, lease_s: float) -> bool:
-        """Extend the lease; False if another worker took the trial over."""
+    def heartbeat(
+        self,
+        trial: TrialRecord,
+        lease_s: float,
+        *,
+        deadline_s: float | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Extend the lease; False if another worker took the trial over. An outage is
+        retried for ``deadline_s`` at most, and not once ``cancelled()`` is true."""
         return self._run_single(
-            lambda c: reservation.extend_lease(c, trial.id, trial.attempt, lease_s)
+            lambda c: reservation.extend_lease(c, trial.id, trial.attempt, lease_s),
+            deadline_s=deadline_s,
+            cancelled=cancelled,
         )
 
     def finish_trial(self, trial: TrialRecord, status: TrialStatus, **values: Any) -> None:

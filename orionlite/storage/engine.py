@@ -45,9 +45,10 @@ def make_engine(url: str) -> sa.Engine:
         )
     engine = sa.create_engine(
         sa_url,
-        # A worker uses one connection, plus one for its heartbeat thread.
-        pool_size=2,
-        max_overflow=4,
+        # One connection per storage: its units of work take turns (Storage._connection),
+        # so N workers need N of the server's connections, heartbeats included.
+        pool_size=1,
+        max_overflow=0,
         pool_recycle=3600,
         connect_args={
             "connect_timeout": 10,
@@ -85,6 +86,8 @@ def _make_sqlite_engine(sa_url: sa.URL) -> sa.Engine:
         )
     engine = sa.create_engine(
         sa_url,
+        pool_size=1,
+        max_overflow=0,
         connect_args={
             "timeout": SQLITE_BUSY_TIMEOUT_S,
             "check_same_thread": False,

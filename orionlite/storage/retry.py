@@ -13,8 +13,9 @@ Two kinds of transient failure reach a worker:
 
 Before the first successful connection an outage is not retried: an unreachable URL at
 start-up is almost always a typo, and the user should hear about it at once. The
-exception is a server that answers "starting up" or "shutting down": no typo says that,
-and workers started while the database restarts should wait for it like the others.
+exceptions are a server that answers "starting up" or "shutting down", and one that
+refuses more connections (its ``max_connections``, a database's or role's ``CONNECTION
+LIMIT``): no typo says that, and such workers should wait for a connection like the others.
 
 Retrying is safe because every unit of work is one transaction: a transaction cut by a
 dropped connection was rolled back by the server, and SQLAlchemy invalidates the broken
@@ -157,6 +158,27 @@ def is_server_starting(exc: BaseException) -> bool:
     return any(marker in text for marker in _STARTING_MARKERS)
 
 
+# The server answers, but has no connection to spare: PostgreSQL's max_connections and
+# CONNECTION LIMIT (refused at connect time without a SQLSTATE in psycopg), PgBouncer's
+# max_client_conn, MySQL's max_connections and max_user_connections.
+_LIMIT_MARKERS = (
+    "too many connections",
+    "too many clients",
+    "remaining connection slots are reserved",
+    "max_user_connections",
+    "no more connections allowed",
+)
+
+
+def is_connection_limit(exc: BaseException) -> bool:
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if sqlstate(exc) == "53300":  # too_many_connections
+        return True
+    text = str(exc.orig).lower()
+    return any(marker in text for marker in _LIMIT_MARKERS)
+
+
 def _first_line(exc: sa.exc.DBAPIError) -> str:
     text = str(exc.orig).strip()
     return text.splitlines()[0] if text else type(exc.orig).__name__
@@ -186,7 +208,15 @@ class RetryPolicy:
         self._lock = threading.Lock()
         self._outage_since: float | None = None
 
-    def run(self, work: Callable[[], T]) -> T:
+    def run(
+        self,
+        work: Callable[[], T],
+        *,
+        deadline_s: float | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> T:
+        """``work()``, retried while transient. ``deadline_s`` shortens the outage deadline
+        for this call; once ``cancelled()`` is true no further try is made."""
         try:
             # The first try runs outside tenacity, which costs more than a short
             # statement to set up; it takes over only once a try has failed.
@@ -194,12 +224,18 @@ class RetryPolicy:
         except BaseException as exc:
             if not self._should_retry(exc):
                 self._raise_final(exc)
-            result = self._retry(work, exc)
+            result = self._retry(work, exc, deadline_s, cancelled)
         if not self.connected_once or self._outage_since is not None:
             self._reachable()
         return result
 
-    def _retry(self, work: Callable[[], T], first_failure: BaseException) -> T:
+    def _retry(
+        self,
+        work: Callable[[], T],
+        first_failure: BaseException,
+        deadline_s: float | None,
+        cancelled: Callable[[], bool] | None,
+    ) -> T:
         """Go on after ``first_failure``, as tenacity's second attempt onwards."""
         failures = [first_failure]
 
@@ -208,10 +244,15 @@ class RetryPolicy:
                 raise failures.pop()  # attempt 1: the try that already failed
             return work()
 
+        def stop(state: RetryCallState) -> bool:
+            if cancelled is not None and cancelled():
+                return True
+            return self._stop(state, deadline_s)
+
         retrying = Retrying(
             retry=retry_if_exception(self._should_retry),
             wait=self._wait,
-            stop=self._stop,
+            stop=stop,
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -235,17 +276,20 @@ class RetryPolicy:
         raise exc
 
     def _should_retry(self, exc: BaseException) -> bool:
-        return is_contention(exc) or (
-            is_outage(exc) and (self.connected_once or is_server_starting(exc))
-        )
+        return is_contention(exc) or (is_outage(exc) and self._waits_for_server(exc))
 
-    def _stop(self, state: RetryCallState) -> bool:
+    def _waits_for_server(self, exc: BaseException) -> bool:
+        return self.connected_once or is_server_starting(exc) or is_connection_limit(exc)
+
+    def _stop(self, state: RetryCallState, deadline_s: float | None = None) -> bool:
         exc = state.outcome.exception() if state.outcome else None
         limit = (
             CONTENTION_DEADLINE_S
             if exc is not None and is_contention(exc)
             else self.outage_deadline_s
         )
+        if deadline_s is not None:
+            limit = min(limit, deadline_s)
         # tenacity computes the wait before asking us: give up when the next sleep would
         # end past the deadline, rather than one (up to 3 s) sleep after it.
         return (state.seconds_since_start or 0.0) + state.upcoming_sleep >= limit
@@ -269,7 +313,7 @@ class RetryPolicy:
         exc = state.outcome.exception() if state.outcome else None
         if exc is None or not is_outage(exc):
             return
-        if state.attempt_number == 1:
+        if state.attempt_number == 1 and not is_connection_limit(exc):
             # Not an outage yet: one dropped connection, retried at once, stays quiet.
             log.debug(
                 "database connection lost (%s); reconnecting",
@@ -281,6 +325,16 @@ class RetryPolicy:
             if self._outage_since is not None:
                 return
             self._outage_since = time.monotonic()
+        if is_connection_limit(exc):
+            log.warning(
+                "the database %s refuses more connections (limit reached); retrying for up "
+                "to %.0f s (%s)",
+                self._describe(),
+                self.outage_deadline_s,
+                _cause(exc),
+                extra={"action": "db_connection_limit"},
+            )
+            return
         log.warning(
             "database %s unreachable, retrying for up to %.0f s (%s)",
             self._describe(),
@@ -303,7 +357,16 @@ class RetryPolicy:
             )
 
     def _unreachable(self, exc: sa.exc.DBAPIError) -> DatabaseUnreachableError:
-        retried = is_outage(exc) and (self.connected_once or is_server_starting(exc))
+        retried = is_outage(exc) and self._waits_for_server(exc)
+        if is_connection_limit(exc):
+            return DatabaseUnreachableError(
+                f"The database {self._describe()} refused more connections for "
+                f"{self.outage_deadline_s:.0f} s: {_first_line(exc)}",
+                hint="Each worker uses one connection. Run fewer workers, raise the server's "
+                "max_connections (or the database's or role's CONNECTION LIMIT), put "
+                "PgBouncer in front of the server (docs/postgresql.md), or let workers wait "
+                f"longer with --db-retry-deadline ({OUTAGE_DEADLINE_ENV}).",
+            )
         waited = f" after retrying for {self.outage_deadline_s:.0f} s" if retried else ""
         return DatabaseUnreachableError(
             f"Cannot reach the database {self._describe()}{waited}: {_first_line(exc)}",

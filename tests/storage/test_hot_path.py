@@ -219,26 +219,28 @@ def test_history_places_trials_that_arrive_out_of_id_order() -> None:
     assert len(history) == 4
 
 
-def test_heartbeats_reuse_pooled_connections(
+def test_heartbeats_use_the_workers_own_connection(
     storage: Storage, new_experiment: Callable[..., int]
 ) -> None:
-    """A beat borrows a pooled connection: beating many times opens at most one more
-    connection (the heartbeat thread's) than the worker's own."""
+    """A beat goes through the worker's kept connection: beating many times while the
+    worker keeps using it opens no other connection (issue 19)."""
     from orionlite.heartbeat import Heartbeat
 
     exp = new_experiment(storage)
     trial = _acquire(storage, exp, 1)
-    opened = storage.connections_opened
-    heartbeat = Heartbeat(storage, 0.02)
-    heartbeat.hold(trial)
-    deadline = time.monotonic() + 0.5
-    while time.monotonic() < deadline:
-        storage.get_trial(trial.id)  # the worker's own thread keeps using its connection
-    heartbeat.close()
-    beats = storage.get_trial(trial.id)
+    with storage.keep_connection():
+        storage.get_trial(trial.id)
+        opened = storage.connections_opened
+        heartbeat = Heartbeat(storage, 0.02)
+        heartbeat.hold(trial)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            storage.get_trial(trial.id)  # the worker's own thread keeps using it
+        heartbeat.close()
+        beats = storage.get_trial(trial.id)
+        assert storage.connections_opened == opened
     assert beats is not None and beats.heartbeat_at is not None
     assert beats.heartbeat_at > (trial.heartbeat_at or 0.0), "the heartbeat ran"
-    assert storage.connections_opened - opened <= 1
 
 
 def _pg_url(postgres: Any, database: str) -> str:

@@ -1,6 +1,7 @@
 """A worker's loop keeps one pooled connection and one driver cursor (issue 8) and gives
 them back whenever something went wrong, except contention, which is retried on the same
-connection. Each test runs on SQLite and on PostgreSQL."""
+connection; every thread of the process shares that one connection (issue 19). Each test
+runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.storage import Storage, database
-from orionlite.storage.engine import _CURSOR, Prepared, _native_placeholders
+from orionlite.storage.engine import _CURSOR, Prepared, _native_placeholders, make_engine
 
 
 @pytest.fixture
@@ -62,12 +63,14 @@ def test_units_of_work_share_one_checkout_within_the_block(
 def test_statements_reuse_the_driver_cursor(storage: Storage, exp: int) -> None:
     with storage.keep_connection():
         storage.fetch_changed_trials(exp, 0)
-        with storage.engine.connect() as other:  # a second connection: not the kept one
+        other_engine = make_engine(storage.url)
+        with other_engine.connect() as other:  # a second connection: not the kept one
             assert other.info.get(_CURSOR) is None
-        kept = storage._kept.connection
+        other_engine.dispose()
+        kept = storage._kept
         cursor = kept.info[_CURSOR][1]
         _work(storage, exp)
-        assert storage._kept.connection is kept
+        assert storage._kept is kept
         assert kept.info[_CURSOR][1] is cursor
 
 
@@ -76,7 +79,7 @@ def test_a_failure_gives_the_connection_back_and_the_next_unit_checks_out(
 ) -> None:
     with storage.keep_connection():
         storage.fetch_changed_trials(exp, 0)
-        failing = storage._kept.connection
+        failing = storage._kept
         with pytest.raises(sa.exc.IntegrityError):
             # A second experiment with the same name and version breaks a constraint.
             storage._run(
@@ -89,10 +92,10 @@ def test_a_failure_gives_the_connection_back_and_the_next_unit_checks_out(
                 ),
                 write=True,
             )
-        assert storage._kept.connection is None
+        assert storage._kept is None
         assert failing.closed
         _work(storage, exp)  # nothing left half-done on the connection the next unit gets
-        assert storage._kept.connection is not None
+        assert storage._kept is not None
     assert len(checkouts) == 2
     assert storage.count_by_status(exp)[TrialStatus.COMPLETED] == 1
 
@@ -128,9 +131,9 @@ def test_contention_is_retried_on_the_same_connection(
 
     with storage.keep_connection():
         storage.fetch_changed_trials(exp, 0)
-        kept = storage._kept.connection
+        kept = storage._kept
         assert storage._run(work, write=False) == 0
-        assert storage._kept.connection is kept
+        assert storage._kept is kept
         _work(storage, exp)
     assert len(used) == 2 and used[0] is used[1] is kept
     assert len(checkouts) == 1
@@ -149,16 +152,44 @@ def test_a_connection_unused_for_long_goes_back_before_its_next_use(
     assert storage.engine.pool.checkedout() == 0
 
 
-def test_other_threads_check_out_per_call_while_one_keeps(
+def test_other_threads_share_the_kept_connection(
     storage: Storage, exp: int, checkouts: list[Any]
 ) -> None:
+    """The heartbeat thread (or a user's) uses the worker's connection between the
+    loop's units of work: a server at its connection limit would refuse a second one."""
     with storage.keep_connection():
         storage.fetch_changed_trials(exp, 0)
+        kept = storage._kept
         thread = threading.Thread(target=lambda: storage.fetch_changed_trials(exp, 0))
         thread.start()
         thread.join()
-        assert storage.engine.pool.checkedout() == 1, "the other thread gave its back"
-    assert len(checkouts) == 2
+        assert storage._kept is kept
+        assert storage.engine.pool.checkedout() == 1
+    assert len(checkouts) == 1
+    assert storage.engine.pool.checkedout() == 0
+
+
+def test_threads_take_turns_on_the_one_connection(storage: Storage, exp: int) -> None:
+    """Units of work from several threads at once never open a second connection."""
+    opened = storage.connections_opened
+    errors: list[BaseException] = []
+
+    def read_many() -> None:
+        try:
+            for _ in range(30):
+                storage.fetch_changed_trials(exp, 0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    with storage.keep_connection():
+        threads = [threading.Thread(target=read_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        _work(storage, exp)
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert storage.connections_opened - opened <= 1
 
 
 def test_prepared_statements_bind_repeated_names_and_keep_literal_percents(
