@@ -133,11 +133,17 @@ class ProgressMonitor:
         if self._storage is None:
             from orionlite.storage import Storage
 
-            self._storage = Storage(self.storage_url, outage_deadline_s=_MONITOR_OUTAGE_S)
+            self._storage = Storage(
+                self.storage_url, outage_deadline_s=_MONITOR_OUTAGE_S, create=False
+            )
         return self._storage
 
     def snapshot(self) -> Snapshot | None:
         """The current state, or None while the experiment does not exist."""
+        from orionlite.storage.sqlite_files import missing_sqlite_file
+
+        if missing_sqlite_file(self.storage.url) is not None:
+            return None  # not created yet: watching must not create it
         record = self.storage.get_experiment(self.name, self.version)
         if record is None:
             # Created by this hunt, then: everything it completes counts for the rate.

@@ -21,7 +21,7 @@ def status_command(name: str | None, storage: str | None, as_json: bool) -> None
     from orionlite.storage import Storage
     from orionlite.summary import summarize
 
-    store = Storage(storage)
+    store = Storage(storage, create=False)
     records = (
         [open_experiment(store, name).record] if name is not None else store.list_experiments()
     )
@@ -56,7 +56,7 @@ def list_command(storage: str | None, as_json: bool) -> None:
     from orionlite.storage import Storage
     from orionlite.summary import summarize
 
-    store = Storage(storage)
+    store = Storage(storage, create=False)
     records = store.list_experiments()
     by_id = {record.id: record for record in records}
     tree = branch_tree(records)
@@ -119,7 +119,7 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
     from orionlite.storage import Storage
     from orionlite.summary import summarize
 
-    store = Storage(storage)
+    store = Storage(storage, create=False)
     experiment = open_experiment(store, name, version)
     record = experiment.record
     summary = summarize(store, record)
