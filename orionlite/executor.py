@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import select
 import shutil
@@ -28,6 +29,18 @@ STDERR_TAIL_LINES = 20
 # checkpoint) before it is killed.
 DEFAULT_GRACE_S = 10.0
 _POLL_S = 0.05
+# A trial still running this long after the stop signal gets a line saying it is stopping.
+_ANNOUNCE_STOPPING_S = 1.0
+log = logging.getLogger(__name__)
+LAUNCH_DIR_ENV = "ORIONLITE_LAUNCH_DIR"
+# Appended to a broken trial's error when its stderr shows a missing file: the usual cause
+# is a path relative to where hunt was started, while the trial runs in its own folder.
+HINT_PREFIX = "Hint: "
+FILE_NOT_FOUND_HINT = (
+    f"{HINT_PREFIX}each trial runs in its own folder (ORIONLITE_WORKING_DIR); open files "
+    f"relative to where hunt was started with os.path.join(os.environ['{LAUNCH_DIR_ENV}'], "
+    "...), or give absolute paths."
+)
 _INTERRUPTED_EXIT_CODES = {130, -signal.SIGINT, -signal.SIGTERM}
 
 
@@ -110,6 +123,7 @@ class CommandRunner:
             ),
         ]
         interrupted_at: float | None = None
+        announced = False
         lost = False
         exited = _ExitWatch(process)
         try:
@@ -121,6 +135,19 @@ class CommandRunner:
                 elif controls.interrupted() and interrupted_at is None:
                     _signal_group(process, _stop_signal(controls))
                     interrupted_at = time.monotonic()
+                if (
+                    interrupted_at is not None
+                    and not announced
+                    and not lost
+                    and time.monotonic() - interrupted_at > _ANNOUNCE_STOPPING_S
+                ):
+                    # The trial did not stop at once: say why nothing seems to happen.
+                    announced = True
+                    log.warning(
+                        "stopping trial %s (press Ctrl-C again to kill it now)",
+                        trial.id,
+                        extra={"action": "trial_stopping", "trial_id": trial.id},
+                    )
                 if interrupted_at is not None and (
                     controls.forced() or time.monotonic() - interrupted_at > self.grace_s
                 ):
@@ -181,6 +208,9 @@ class CommandRunner:
                 RESULTS_PATH_ENV: str(results_path),
                 "ORIONLITE_TRIAL_PARAMS": json.dumps(trial.params),
                 "ORIONLITE_STORAGE": self.storage_url,
+                # Where hunt was started: the trial runs in its own folder, so relative
+                # paths to data files resolve from here (os.path.join(LAUNCH_DIR, ...)).
+                LAUNCH_DIR_ENV: str(self.launch_dir),
             }
         )
         return env
@@ -199,6 +229,8 @@ def _outcome(
             else f"exited with code {returncode}"
         )
         error = f"The command {reason}." + (f"\n{tail}" if tail else "")
+        if tail and "FileNotFoundError" in tail:
+            error += "\n" + FILE_NOT_FOUND_HINT
         return TrialOutcome(TrialStatus.BROKEN, exit_code=returncode, error=error)
     try:
         results = read_results(results_path)

@@ -80,6 +80,8 @@ class WorkerReport:
     completed: int = 0
     broken: int = 0
     lost: int = 0
+    #: Trials this worker gave back to the pool (Ctrl-C, SIGTERM).
+    interrupted: int = 0
 
 
 def new_worker_id() -> str:
@@ -160,6 +162,7 @@ class Worker:
                     if self.stop.requested.is_set():
                         # Stopped while reserving: give the trial back rather than start it.
                         self._give_back(acquired)
+                        report.interrupted += 1
                         report.reason = WorkerExit.INTERRUPTED
                         return
                     if self._run_trial(acquired, report) is TrialStatus.INTERRUPTED:
@@ -334,6 +337,7 @@ class Worker:
                 extra={"action": "trial_broken", "trial_id": trial.id},
             )
         else:
+            report.interrupted += 1
             log.warning(
                 "trial %s interrupted: it goes back to the pool",
                 trial.id,
@@ -397,6 +401,11 @@ def _why(error: str | None) -> str:
     """One line on why a trial broke: the executor's summary ("The command exited with
     code 1.") and the last line of its stderr, where Python puts the exception."""
     lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
+    # A hint the executor appended is not why the trial broke: the stderr line before it is.
+    hints = [line for line in lines if line.startswith("Hint: ")]
+    lines = [line for line in lines if not line.startswith("Hint: ")] or lines
+    if hints and len(lines) > 1:
+        return f"{lines[0].rstrip('.')}: {lines[-1]} ({hints[-1]})"
     if not lines:
         return "no error message was recorded"
     if len(lines) == 1:

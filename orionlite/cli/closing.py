@@ -32,7 +32,7 @@ def print_closing(result: HuntResult) -> int:
     elif reason is WorkerExit.IDLE:
         echo_err("No trial could be reserved within --idle-timeout; this worker leaves.")
     else:
-        echo_err("Interrupted: the running trial went back to the pool.")
+        echo_err(f"Interrupted: {_given_back(sum(r.interrupted for r in result.reports))}")
     if summary.best_trial_id is not None:
         params = ", ".join(f"{k}={format_value(v)}" for k, v in (summary.best_params or {}).items())
         echo_err(
@@ -40,3 +40,11 @@ def print_closing(result: HuntResult) -> int:
             f"(trial {summary.best_trial_id}): {params}"
         )
     return EXIT_INTERRUPTED if reason is WorkerExit.INTERRUPTED else EXIT_OK
+
+
+def _given_back(trials: int) -> str:
+    if trials == 0:
+        return "no trial was running."
+    if trials == 1:
+        return "the running trial went back to the pool."
+    return f"the {trials} running trials went back to the pool."

@@ -10,8 +10,10 @@ from typing import Any
 from orionlite.cli import run
 from orionlite.cli.export import export_command
 from orionlite.experiment import Experiment
-from orionlite.exporting import worker_host
+from orionlite.exporting import iso_time, worker_host
 from orionlite.records import TrialRecord
+
+_TIMES = ("created_at", "started_at", "ended_at")
 
 
 def _parse(text: str, column: str) -> Any:
@@ -20,7 +22,7 @@ def _parse(text: str, column: str) -> Any:
         return None
     if column in ("id", "attempt", "retries", "exit_code", "parent_trial_id", "params.layers"):
         return int(text)
-    if column in ("status", "worker", "host", "error", "params.opt"):
+    if column in ("status", "worker", "host", "error", "params.opt", *_TIMES):
         return text
     return float(text)
 
@@ -40,9 +42,9 @@ def _expected_row(trial: TrialRecord) -> dict[str, Any]:
         "parent_trial_id": trial.parent_trial_id,
         "exit_code": trial.exit_code,
         "error": trial.error,
-        "created_at": trial.created_at,
-        "started_at": trial.started_at,
-        "ended_at": trial.ended_at,
+        "created_at": iso_time(trial.created_at),
+        "started_at": iso_time(trial.started_at),
+        "ended_at": iso_time(trial.ended_at),
         "duration": trial.duration,
     }
 
@@ -90,3 +92,16 @@ def test_csv_to_stdout_with_format_option(sqlite_quadratic: Experiment, capsys: 
     out = capsys.readouterr().out
     assert out.startswith("id,status,objective,params.lr,")
     assert len(list(csv.DictReader(io.StringIO(out)))) == 21
+
+
+def test_times_are_iso_8601_with_a_timezone(sqlite_quadratic: Experiment, capsys: Any) -> None:
+    from datetime import datetime
+
+    db_url = sqlite_quadratic.storage.url
+    assert run(export_command, ["-n", "quad", "--storage", db_url, "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)[0]
+    trial = sqlite_quadratic.storage.trials(sqlite_quadratic.id)[0]
+    for column in _TIMES:
+        parsed = datetime.fromisoformat(record[column])
+        assert parsed.utcoffset() is not None and record[column].endswith("+00:00")
+        assert abs(parsed.timestamp() - getattr(trial, column)) < 1e-5
