@@ -282,6 +282,10 @@ def _join(storage: Storage, record: ExperimentRecord, settings: ExperimentSettin
     if settings.max_broken is not None and settings.max_broken != record.max_broken:
         updates["max_broken"] = settings.max_broken
     if updates:
+        from orionlite.operating import limit_notices
+
+        for notice in limit_notices(record, settings.max_trials, settings.max_broken):
+            log.warning("%s", notice, extra={"action": "limit_changed"})
         storage.update_experiment(record.id, **updates)
         record = storage.get_experiment_by_id(record.id) or record
     return Experiment(storage, record)

@@ -51,6 +51,12 @@ class ExperimentRecord:
     parent_id: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float | None = None
+    #: Broken trials left by the last requeue, which --max-broken no longer counts.
+    broken_baseline: int = 0
+
+    def broken_counted(self, broken: int) -> int:
+        """How many of ``broken`` trials count toward max_broken."""
+        return max(0, broken - self.broken_baseline)
 
 
 @dataclass(frozen=True)

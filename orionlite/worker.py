@@ -349,16 +349,24 @@ class Worker:
         trials, saying which broke and why: one line per trial, then the full stderr tail
         of the last one."""
         storage = self.experiment.storage
-        max_broken = self.experiment.record.max_broken
+        record = self.experiment.record
         broken = self.experiment.count(TrialStatus.BROKEN)  # as of the loop's history read
-        if broken < max_broken:
+        if record.broken_counted(broken) < record.max_broken:
+            return
+        # At the limit: read the experiment again, as a requeue or `orionlite set` may
+        # have reset the count or raised the limit since this worker started.
+        record = storage.get_experiment_by_id(record.id) or record
+        self.experiment.record = record
+        max_broken = record.max_broken
+        if record.broken_counted(broken) < max_broken:
             return
         trials = sorted(
             storage.trials(self.experiment.id, (TrialStatus.BROKEN,)),
             key=lambda t: (t.ended_at or 0.0, t.id),
         )
         # Read just now, the list may hold a trial that broke since the count: say so.
-        broken = max(broken, len(trials))
+        broken = record.broken_counted(max(broken, len(trials)))
+        trials = trials[record.broken_baseline :] if broken < len(trials) else trials
         shown = trials[-_MAX_BROKEN_LISTED:]
         lines = [f"  trial {t.id} ({_format_params(t.params)}): {_why(t.error)}" for t in shown]
         if len(trials) > len(shown):
@@ -372,9 +380,20 @@ class Worker:
         raise TooManyBrokenTrialsError(
             f"Experiment {self.experiment.name!r} stopped: {broken} trials broke "
             f"(--max-broken {max_broken}){f': trials {ids}' if ids else ''}.{details}",
-            hint="Fix the script (each trial's output is in stdout.log and stderr.log in "
-            "its folder), then run hunt again; raise --max-broken to tolerate more.",
+            hint=too_many_broken_hint(self.experiment.name, self.experiment.version),
         )
+
+
+def too_many_broken_hint(name: str, version: int) -> str:
+    """The next steps once --max-broken is reached: the broken trials stay broken, and
+    count, until requeued."""
+    which = f"-n {name}" if version == 1 else f"-n {name} --version {version}"
+    return (
+        "Fix the script (each trial's output is in stdout.log and stderr.log in its "
+        f"folder), then put the broken trials back and go on: orionlite requeue {which} "
+        f"&& hunt {which}. To tolerate more broken trials instead: "
+        f"orionlite set {which} --max-broken N (or hunt --max-broken N)."
+    )
 
 
 class _Formatted:

@@ -37,9 +37,10 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int | N
         return _key_values(rows, width)
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     if width is not None:
-        widths = _shrink(widths, [len(h) for h in headers], width)
-        if widths is None:
+        shrunk = _shrink(widths, [len(h) for h in headers], width)
+        if shrunk is None:
             return _blocks(headers, rows, width)
+        widths = shrunk
     lines = [_line(headers, widths), _line(["─" * w for w in widths], widths)]
     lines += [_line(row, widths) for row in rows]
     return lines

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from orionlite.errors import DatabaseUnreachableError, ReservationLostError
+from orionlite.errors import DatabaseUnreachableError, LiveTrialsError, ReservationLostError
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.results import storable_results
-from orionlite.storage import queries, reservation
+from orionlite.storage import manage, queries, reservation
 from orionlite.storage.engine import make_engine, single_statement, transaction
 from orionlite.storage.retry import RetryPolicy, default_outage_deadline, is_contention
 from orionlite.storage.schema import ensure_schema
@@ -397,6 +397,42 @@ class Storage:
     def last_broken_trial(self, experiment_id: int) -> TrialRecord | None:
         row = self._run(lambda c: queries.select_last_broken(c, experiment_id), write=False)
         return queries.trial_from_row(row) if row is not None else None
+
+    # -- operating by hand (storage.manage) --------------------------------------------
+
+    def requeue_trials(
+        self,
+        experiment_id: int,
+        statuses: tuple[TrialStatus, ...],
+        trial_ids: tuple[int, ...] = (),
+    ) -> manage.Requeued:
+        values = tuple(status.value for status in statuses)
+        return self._run(lambda c: manage.requeue(c, experiment_id, values, trial_ids), write=True)
+
+    def enqueue_trial(self, experiment_id: int, params: dict[str, Any], params_hash: str) -> int:
+        return self._run(
+            lambda c: manage.enqueue(c, experiment_id, params, params_hash), write=True
+        )
+
+    def live_reservations(self, experiment_ids: list[int]) -> list[int]:
+        return self._run(lambda c: manage.live_reservations(c, experiment_ids), write=False)
+
+    def delete_experiments(self, experiment_ids: list[int], *, force: bool = False) -> int:
+        """Delete the experiments and their trials; unless ``force``, refuse (LiveTrialsError)
+        while a worker holds one of their trials under a live lease."""
+
+        def work(connection: sa.Connection) -> int:
+            live = [] if force else manage.live_reservations(connection, experiment_ids)
+            if live:
+                raise LiveTrialsError(
+                    f"Workers are running trial{'s' if len(live) > 1 else ''} "
+                    f"{', '.join(map(str, live))} of this experiment (their leases are live).",
+                    hint="Stop those hunt workers first (Ctrl-C), or delete anyway with "
+                    "--force: their results will then be refused.",
+                )
+            return manage.delete_experiments(connection, experiment_ids)
+
+        return self._run(work, write=True)
 
     def best_trial(self, experiment_id: int) -> TrialRecord | None:
         row = self._run(lambda c: queries.select_best_trial(c, experiment_id), write=False)

@@ -125,6 +125,7 @@ def experiment_from_row(row: sa.Row[Any]) -> ExperimentRecord:
         parent_id=m["parent_id"],
         metadata=m["metadata"] or {},
         created_at=m["created_at"],
+        broken_baseline=m.get("broken_baseline", 0),
     )
 
 

@@ -33,6 +33,9 @@ experiments = sa.Table(
     ),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Broken trials that --max-broken no longer counts: those left when the experiment's
+    # trials were last requeued (orionlite requeue resets the count).
+    sa.Column("broken_baseline", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("name", "version", name="uq_experiments_name_version"),
 )
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 # Reports x as the objective; with --sleep waits first; with --ignore-int ignores Ctrl-C;
-# with --fail exits 1; touches started-<trial id> in the launch folder when it starts.
+# with --fail-flag F exits 1 while the file F exists (so does a file 'sleep'
+# holding seconds make it wait); touches started-<trial id> in the launch folder when it starts.
 TRIAL_SCRIPT = """
 import argparse, os, signal, sys, time
 from pathlib import Path
@@ -15,12 +16,14 @@ parser.add_argument("--layers", type=int, default=1)
 parser.add_argument("--sleep", type=float, default=0.0)
 parser.add_argument("--ignore-int", action="store_true")
 parser.add_argument("--fail-flag", default="")
-args = parser.parse_args()
+args, _ = parser.parse_known_args()
 launch = Path(os.environ["ORIONLITE_LAUNCH_DIR"])
 (launch / f"started-{os.environ['ORIONLITE_TRIAL_ID']}").touch()
 if args.ignore_int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 time.sleep(args.sleep)
+if (launch / "sleep").exists():  # set by a test while a stored command runs
+    time.sleep(float((launch / "sleep").read_text()))
 if args.fail_flag and (launch / args.fail_flag).exists():
     sys.exit("failing because " + args.fail_flag + " exists")
 from orionlite import report_objective
