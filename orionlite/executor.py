@@ -75,6 +75,7 @@ class CommandRunner:
         storage_url: str,
         echo_output: bool = False,
         grace_s: float = DEFAULT_GRACE_S,
+        trial_timeout_s: float | None = None,
     ) -> None:
         self.template = template
         self.experiment_name = experiment_name
@@ -83,6 +84,8 @@ class CommandRunner:
         self.storage_url = storage_url
         self.echo_output = echo_output
         self.grace_s = grace_s
+        # A trial running longer is stopped (_stop_trial) and recorded broken: "timeout".
+        self.trial_timeout_s = trial_timeout_s
         self.launch_dir = Path.cwd()
         # Config files of the command holding priors (SPEC §1): each trial gets a filled copy.
         self.config_files = find_config_files(template.argv, self.launch_dir)
@@ -125,10 +128,16 @@ class CommandRunner:
         interrupted_at: float | None = None
         announced = False
         lost = False
+        timed_out = False
+        deadline = None if self.trial_timeout_s is None else time.monotonic() + self.trial_timeout_s
         exited = _ExitWatch(process)
         try:
             while process.poll() is None:
-                if controls.lost() and not lost:
+                if deadline is not None and interrupted_at is None and time.monotonic() > deadline:
+                    timed_out = True
+                    self._stop_trial(process, trial_dir)
+                    interrupted_at = time.monotonic()
+                elif controls.lost() and not lost:
                     lost = True
                     _signal_group(process, signal.SIGTERM)
                     interrupted_at = time.monotonic()
@@ -139,6 +148,7 @@ class CommandRunner:
                     interrupted_at is not None
                     and not announced
                     and not lost
+                    and not timed_out
                     and time.monotonic() - interrupted_at > _ANNOUNCE_STOPPING_S
                 ):
                     # The trial did not stop at once: say why nothing seems to happen.
@@ -167,7 +177,15 @@ class CommandRunner:
             copier.join()
         if lost or controls.lost():
             return LOST
+        if timed_out and not controls.interrupted():
+            return _timed_out(process.returncode, stderr_tail, self.trial_timeout_s)
         return _outcome(process.returncode, results_path, stderr_tail, interrupted_at is not None)
+
+    def _stop_trial(self, process: subprocess.Popen[bytes], trial_dir: Path) -> None:
+        """Ask a running trial to stop, as an interrupted one is: SIGTERM to its process
+        group now, SIGKILL after ``grace_s`` (the run loop). A stop file that the trial
+        can watch (early stopping) belongs here, before the signal."""
+        _signal_group(process, signal.SIGTERM)
 
     def _resolve_paths(self, argv: list[str]) -> list[str]:
         """Make arguments naming files of the launch folder absolute.
@@ -214,6 +232,16 @@ class CommandRunner:
             }
         )
         return env
+
+
+def _timed_out(returncode: int, stderr_tail: list[str], timeout_s: float | None) -> TrialOutcome:
+    """Broken, with reason "timeout": the trial ran past --trial-timeout and was stopped."""
+    tail = "".join(stderr_tail[-STDERR_TAIL_LINES:]).rstrip()
+    error = (
+        f"Timeout: the trial ran longer than --trial-timeout ({timeout_s:g} s) and was "
+        "stopped (SIGTERM, then SIGKILL after the grace period)."
+    ) + (f"\n{tail}" if tail else "")
+    return TrialOutcome(TrialStatus.BROKEN, exit_code=returncode, error=error)
 
 
 def _outcome(

@@ -51,6 +51,8 @@ class HuntSettings:
     branch: str | None = None
     #: Worker processes (``--n-workers``) print warnings only: ``--quiet``, or a live line.
     quiet: bool = False
+    #: A trial running longer is stopped and recorded broken ("timeout").
+    trial_timeout_s: float | None = None
 
 
 @dataclass
@@ -108,6 +110,13 @@ def prepare(settings: HuntSettings) -> tuple[Experiment, CommandTemplate]:
 def hunt(settings: HuntSettings, stop: StopRequest | None = None) -> HuntResult:
     """Run ``settings.n_workers`` workers until the experiment needs no more of them."""
     experiment, template = prepare(settings)
+    if experiment.max_trials is None:
+        log.warning(
+            "%r has no --max-trials: this hunt runs until stopped (Ctrl-C) or the search "
+            "space is exhausted",
+            experiment.name,
+            extra={"action": "no_max_trials"},
+        )
     if settings.n_workers <= 1:
         stop = stop or StopRequest()
         with stop_on_signals(stop):
@@ -126,6 +135,7 @@ def _run_worker(
         experiment_dir=experiment.working_dir,
         storage_url=experiment.storage.url,
         echo_output=settings.verbose,
+        trial_timeout_s=settings.trial_timeout_s,
     )
     return Worker(experiment, runner, settings.worker, stop).run()
 

@@ -11,6 +11,7 @@ import enum
 import logging
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -61,6 +62,8 @@ class WorkerExit(str, enum.Enum):
     WORKER_LIMIT = "worker_limit"
     IDLE = "idle"
     INTERRUPTED = "interrupted"
+    #: --max-duration passed: the worker left, giving its running trial back.
+    DURATION = "duration"
 
 
 @dataclass
@@ -70,6 +73,8 @@ class WorkerSettings:
     idle_timeout_s: float | None = None
     max_retries: int = 0
     history_max_age_s: float = DEFAULT_HISTORY_MAX_AGE_S
+    #: The worker leaves after this long (its running trial goes back to the pool).
+    max_duration_s: float | None = None
 
 
 @dataclass
@@ -129,9 +134,12 @@ class Worker:
     def run(self) -> WorkerReport:
         report = WorkerReport(WorkerExit.DONE, self.worker_id)
         self._heartbeat = Heartbeat(self.experiment.storage, self.settings.heartbeat_s)
+        timer = self._start_duration_timer()
         try:
             with self.experiment.storage.keep_connection():
                 self._loop(report)
+            if self._out_of_time.is_set() and report.reason is WorkerExit.INTERRUPTED:
+                report.reason = WorkerExit.DURATION
         except BaseException:
             with contextlib.suppress(Exception):  # the error on its way matters more
                 self._settle(report)
@@ -139,8 +147,26 @@ class Worker:
         else:
             self._settle(report)
         finally:
+            if timer is not None:
+                timer.cancel()
             self._heartbeat.close()
         return report
+
+    def _start_duration_timer(self) -> threading.Timer | None:
+        """--max-duration: once it passes, stop like a SIGTERM (the running trial goes
+        back to the pool, none starts), but leave as DURATION, not INTERRUPTED."""
+        self._out_of_time = threading.Event()
+        if self.settings.max_duration_s is None:
+            return None
+
+        def expire() -> None:
+            self._out_of_time.set()
+            self.stop.request(signal.SIGTERM)
+
+        timer = threading.Timer(self.settings.max_duration_s, expire)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def _loop(self, report: WorkerReport) -> None:
         lease = lease_seconds(self.settings.heartbeat_s)

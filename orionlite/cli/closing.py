@@ -29,6 +29,13 @@ def print_closing(result: HuntResult) -> int:
         echo_err(f"The search space of {label} is exhausted: every point was proposed.")
     elif reason is WorkerExit.WORKER_LIMIT:
         echo_err(f"This worker ran its --worker-max-trials trials; {completed}{limit} completed.")
+    elif reason is WorkerExit.DURATION:
+        gave_back = sum(r.interrupted for r in result.reports)
+        echo_err(
+            "This worker reached --max-duration"
+            + (f"; {_given_back(gave_back)}" if gave_back else ".")
+            + f" {completed}{limit} trials completed."
+        )
     elif reason is WorkerExit.IDLE:
         echo_err("No trial could be reserved within --idle-timeout; this worker leaves.")
     else:
