@@ -26,7 +26,7 @@ PARAM_PREFIX = "params."
 RESULT_PREFIX = "results."
 
 #: The fixed CSV columns, in order (parameters and results go between objective and worker).
-LEADING_COLUMNS = ("id", "status", "objective")
+LEADING_COLUMNS = ("id", "number", "status", "objective")
 TRAILING_COLUMNS = (
     "worker",
     "host",
@@ -53,6 +53,7 @@ def worker_host(worker_id: str | None) -> str | None:
 def trial_record(trial: TrialRecord) -> dict[str, Any]:
     return {
         "id": trial.id,
+        "number": trial.number,
         "status": trial.status.value,
         "params": trial.params,
         "objective": trial.objective,

@@ -80,6 +80,8 @@ class TrialRecord:
     started_at: float | None = None
     ended_at: float | None = None
     heartbeat_at: float | None = None
+    #: 1, 2, 3, ... within the experiment, in creation order ("trial 7 of 'mnist'").
+    number: int | None = None
 
     @property
     def duration(self) -> float | None:

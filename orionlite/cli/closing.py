@@ -44,7 +44,8 @@ def print_closing(result: HuntResult) -> int:
         params = ", ".join(f"{k}={format_value(v)}" for k, v in (summary.best_params or {}).items())
         echo_err(
             f"Best objective {format_value(summary.best_objective)} "
-            f"(trial {summary.best_trial_id}): {params}"
+            f"(trial {summary.best_trial_number or summary.best_trial_id} of "
+            f"{experiment.name!r}): {params}"
         )
     return EXIT_INTERRUPTED if reason is WorkerExit.INTERRUPTED else EXIT_OK
 

@@ -40,7 +40,7 @@ def status_command(name: str | None, storage: str | None, as_json: bool) -> None
             *(s.counts[k] for k in statuses),
             s.max_trials,
             s.best_objective,
-            s.best_trial_id,
+            s.best_trial_number or s.best_trial_id,
         ]
         for s in summaries
     ]
@@ -136,6 +136,7 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
         "trials": summary.counts,
         "best": {
             "trial": summary.best_trial_id,
+            "number": summary.best_trial_number,
             "objective": summary.best_objective,
             "params": summary.best_params,
         },
@@ -156,7 +157,8 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
     ]
     rows += [[f"space: {key}", prior] for key, prior in info["space"].items()]
     if summary.best_trial_id is not None:
-        rows.append(["best trial", summary.best_trial_id])
+        number = summary.best_trial_number
+        rows.append(["best trial", f"{number} (id {summary.best_trial_id})"])
         rows.append(["best objective", summary.best_objective])
         rows += [[f"best: {k}", format_value(v)] for k, v in (summary.best_params or {}).items()]
     print_table(["", ""], rows)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from orionlite.errors import BudgetSpentError, DuplicateTrialError, TrialsNotRequeueableError
 from orionlite.records import TrialStatus
-from orionlite.storage import budget
+from orionlite.storage import budget, numbers
 from orionlite.storage.sqlfunctions import change_seq, db_now
 from orionlite.storage.tables import experiments, trials
 
@@ -139,6 +139,7 @@ def enqueue(
             params_hash=params_hash,
             status=TrialStatus.NEW.value,
             attempt=0,
+            number=numbers.take_numbers(connection, experiment_id, 1),
             created_at=db_now(),
             change_seq=change_seq(),
         )
@@ -167,4 +168,5 @@ def delete_experiments(connection: sa.Connection, experiment_ids: list[int]) -> 
     count = sa.select(sa.func.count()).where(trials.c.experiment_id.in_(experiment_ids))
     deleted = int(connection.execute(count).scalar_one())
     connection.execute(experiments.delete().where(experiments.c.id.in_(experiment_ids)))
+    numbers.drop_sequences(connection, experiment_ids)
     return deleted

@@ -75,7 +75,10 @@ trials = sa.Table(
     # Monotonic change marker (see storage.sqlfunctions.change_seq): readers fetch only the
     # rows whose marker moved since their last read.
     sa.Column("change_seq", sa.BigInteger, nullable=False),
+    # 1, 2, 3, ... per experiment in creation order: what people read (storage.numbers).
+    sa.Column("number", sa.Integer, nullable=False),
     sa.UniqueConstraint("experiment_id", "params_hash", name="uq_trials_experiment_params"),
+    sa.Index("uq_trials_experiment_number", "experiment_id", "number", unique=True),
     sa.Index("ix_trials_experiment_status", "experiment_id", "status", "id"),
     sa.Index("ix_trials_experiment_change", "experiment_id", "change_seq"),
     sa.Index("ix_trials_change_seq", "change_seq"),

@@ -20,7 +20,15 @@ def _parse(text: str, column: str) -> Any:
     """Read one CSV cell back into the type the database holds."""
     if text == "":
         return None
-    if column in ("id", "attempt", "retries", "exit_code", "parent_trial_id", "params.layers"):
+    if column in (
+        "id",
+        "number",
+        "attempt",
+        "retries",
+        "exit_code",
+        "parent_trial_id",
+        "params.layers",
+    ):
         return int(text)
     if column in ("status", "worker", "host", "error", "params.opt", *_TIMES):
         return text
@@ -31,6 +39,7 @@ def _expected_row(trial: TrialRecord) -> dict[str, Any]:
     others = {r["name"]: r["value"] for r in trial.results or [] if r["type"] != "objective"}
     return {
         "id": trial.id,
+        "number": trial.number,
         "status": trial.status.value,
         "objective": trial.objective,
         **{f"params.{name}": value for name, value in trial.params.items()},
@@ -57,7 +66,15 @@ def test_csv_round_trip_equals_the_database(
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     header = out.read_text().splitlines()[0].split(",")
-    assert header[:6] == ["id", "status", "objective", "params.lr", "params.layers", "params.opt"]
+    assert header[:7] == [
+        "id",
+        "number",
+        "status",
+        "objective",
+        "params.lr",
+        "params.layers",
+        "params.opt",
+    ]
     assert "results.accuracy" in header and "results.loss" not in header
     trials = quadratic_experiment.storage.trials(quadratic_experiment.id)
     assert len(rows) == len(trials) == 21
@@ -90,7 +107,7 @@ def test_csv_to_stdout_with_format_option(sqlite_quadratic: Experiment, capsys: 
     code = run(export_command, ["-n", "quad", "--storage", db_url, "--format", "csv"])
     assert code == 0
     out = capsys.readouterr().out
-    assert out.startswith("id,status,objective,params.lr,")
+    assert out.startswith("id,number,status,objective,params.lr,")
     assert len(list(csv.DictReader(io.StringIO(out)))) == 21
 
 
