@@ -149,7 +149,13 @@ def set_command(
 
 @click.command("rm")
 @name_option()
-@version_option
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Delete only this version (default: every version).",
+)
 @storage_option
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @click.option("--force", is_flag=True, help="Delete even while workers are running trials of it.")
