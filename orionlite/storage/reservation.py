@@ -155,6 +155,7 @@ def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
     # Drawn only for a row of ``slot``: no number is used when the budget is spent.
     number = numbers.next_number_postgresql(_EXPERIMENT_ID, _NEW_TRIAL["params_hash"])
     values = dict(_NEW_TRIAL, experiment_id=slot.c.experiment_id, number=number)
+    # ``number``: see storage.numbers (a sequence per experiment, so no creation waits).
     created = (
         postgresql.insert(trials)
         .from_select(
