@@ -9,6 +9,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from trials import write_trial
 
+from orionlite.experiment import Experiment, ExperimentSettings, build_experiment
+from orionlite.records import TrialRecord, TrialStatus
+from orionlite.space import Space, hash_params
 from orionlite.storage import Storage
 from orionlite.storage.admin import upgrade_database
 from orionlite.storage.engine import make_engine
@@ -125,3 +128,38 @@ def test_the_migration_numbers_existing_trials(db_url: str, tmp_path: Path) -> N
         assert getattr(created, "number", None) == 4  # numbering goes on after the migration
     finally:
         storage.close()
+
+
+def _experiment(storage: Storage, name: str) -> Experiment:
+    settings = ExperimentSettings(name=name, space=Space.from_priors({"x": "uniform(0, 1)"}))
+    return build_experiment(storage, settings)
+
+
+def _completed(experiment: Experiment, x: float) -> TrialRecord:
+    trial = experiment.storage.acquire_trial(
+        experiment.id, {"x": x}, hash_params({"x": x}), "w", 60.0
+    )
+    assert isinstance(trial, TrialRecord)
+    results = [{"name": "loss", "type": "objective", "value": x}]
+    experiment.storage.finish_trial(trial, TrialStatus.COMPLETED, objective=x, results=results)
+    return trial
+
+
+def test_plots_and_the_progress_line_name_trials_by_number(storage: Storage) -> None:
+    from orionlite.plotting import completed_trials, regret
+    from orionlite.progress import ProgressMonitor, format_line
+
+    first = _experiment(storage, "first")
+    _completed(first, 0.1)
+    _completed(first, 0.2)
+    second = _experiment(storage, "second")
+    _completed(second, 0.9)
+    best = _completed(second, 0.3)
+    assert (best.id, best.number) == (4, 2)
+    assert regret(completed_trials(second)).trial_ids == [1, 2]
+    monitor = ProgressMonitor(storage.url, "second")
+    try:
+        snapshot = monitor.snapshot()
+    finally:
+        monitor.close()
+    assert snapshot is not None and "(trial 2)" in format_line(snapshot)
