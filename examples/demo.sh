@@ -21,3 +21,6 @@ wait "$first" "$second"
 echo
 "../$BIN/orionlite" status
 "../$BIN/orionlite" info -n demo
+echo
+echo "hunt and orionlite are installed in .venv: to use them in this shell, run"
+echo "  source .venv/bin/activate"

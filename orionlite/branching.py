@@ -37,6 +37,7 @@ from orionlite.experiment import (
     _new_values,
     find_differences,
 )
+from orionlite.names import check_new_name
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.space import Space, hash_params
 from orionlite.storage import Storage
@@ -64,6 +65,7 @@ def branch_experiment(storage: Storage, settings: ExperimentSettings) -> Experim
         existing = _existing_child(storage, parent, child)
         if existing is not None:
             return _join(storage, existing, child)
+        check_new_name(child.name)
         values, copies = _branch_values(storage, parent, child)
         created = storage.create_branch(values, copies)
         if created is not None:

@@ -322,7 +322,19 @@ class ExperimentClient:
     def is_broken(self) -> bool:
         """True once max_broken trials broke: workers refuse to go on."""
         self._refresh()
-        return self.storage.count_status(self.id, TrialStatus.BROKEN) >= self.max_broken
+        broken = self.storage.count_status(self.id, TrialStatus.BROKEN)
+        return self._experiment.record.broken_counted(broken) >= self.max_broken
+
+    def enqueue(self, params: Mapping[str, Any]) -> Trial:
+        """Add a trial with these parameters (checked against the space; dimensions left
+        out take their default_value): the next free worker runs it before any new
+        suggestion, like Oríon's ``insert`` and Optuna's ``enqueue_trial``. It counts
+        toward max_trials. Parameters the experiment already has raise
+        DuplicateTrialError; a spent max_trials raises BudgetSpentError."""
+        from orionlite.operating import enqueue
+
+        self._require_writable("enqueue trials")
+        return self._trial(enqueue(self._experiment, params))
 
     def to_pandas(self) -> pandas.DataFrame:
         """One row per trial: id, status, objective, each parameter (and each extra
@@ -509,7 +521,7 @@ class ExperimentClient:
     def _check_broken(self) -> None:
         self._refresh()
         broken = self.storage.count_status(self.id, TrialStatus.BROKEN)
-        if broken >= self.max_broken:
+        if self._experiment.record.broken_counted(broken) >= self.max_broken:
             raise self._too_many_broken(broken)
 
     def _too_many_broken(self, broken: int | None = None) -> TooManyBrokenTrialsError:
@@ -525,7 +537,8 @@ class ExperimentClient:
             f"Experiment {self.name!r} v{self.version} stopped: {broken} trials broke "
             f"(max_broken={self.max_broken}).{details}",
             hint="Each broken trial's error holds its traceback (exp.trials(status='broken')). "
-            "Fix the cause and run again; to tolerate more, raise max_broken with "
+            f"Fix the cause, then put the broken trials back: orionlite requeue -n {self.name} "
+            f"--version {self.version}; to tolerate more, raise max_broken with "
             f"build_experiment({self.name!r}, max_broken=N).",
         )
 

@@ -147,3 +147,22 @@ class MissingExtraError(OrionliteError, ImportError):
 
 class WorkerCrashedError(OrionliteError):
     """A worker process ended without reporting (killed, out of memory, or a bug)."""
+
+
+# -- operating experiments (orionlite requeue / insert / rm) ----------------------------
+
+
+class BudgetSpentError(OrionliteError):
+    """max_trials leaves no room for the trials asked for."""
+
+
+class DuplicateTrialError(OrionliteError):
+    """A trial with these parameters exists already."""
+
+
+class TrialsNotRequeueableError(BadInputError):
+    """Some of the trials named cannot go back to the queue."""
+
+
+class LiveTrialsError(OrionliteError):
+    """Workers are running trials of the experiment."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import select
 import shutil
@@ -28,6 +29,18 @@ STDERR_TAIL_LINES = 20
 # checkpoint) before it is killed.
 DEFAULT_GRACE_S = 10.0
 _POLL_S = 0.05
+# A trial still running this long after the stop signal gets a line saying it is stopping.
+_ANNOUNCE_STOPPING_S = 1.0
+log = logging.getLogger(__name__)
+LAUNCH_DIR_ENV = "ORIONLITE_LAUNCH_DIR"
+# Appended to a broken trial's error when its stderr shows a missing file: the usual cause
+# is a path relative to where hunt was started, while the trial runs in its own folder.
+HINT_PREFIX = "Hint: "
+FILE_NOT_FOUND_HINT = (
+    f"{HINT_PREFIX}each trial runs in its own folder (ORIONLITE_WORKING_DIR); open files "
+    f"relative to where hunt was started with os.path.join(os.environ['{LAUNCH_DIR_ENV}'], "
+    "...), or give absolute paths."
+)
 _INTERRUPTED_EXIT_CODES = {130, -signal.SIGINT, -signal.SIGTERM}
 
 
@@ -62,6 +75,7 @@ class CommandRunner:
         storage_url: str,
         echo_output: bool = False,
         grace_s: float = DEFAULT_GRACE_S,
+        trial_timeout_s: float | None = None,
     ) -> None:
         self.template = template
         self.experiment_name = experiment_name
@@ -70,6 +84,8 @@ class CommandRunner:
         self.storage_url = storage_url
         self.echo_output = echo_output
         self.grace_s = grace_s
+        # A trial running longer is stopped (_stop_trial) and recorded broken: "timeout".
+        self.trial_timeout_s = trial_timeout_s
         self.launch_dir = Path.cwd()
         # Config files of the command holding priors (SPEC §1): each trial gets a filled copy.
         self.config_files = find_config_files(template.argv, self.launch_dir)
@@ -110,17 +126,38 @@ class CommandRunner:
             ),
         ]
         interrupted_at: float | None = None
+        announced = False
         lost = False
+        timed_out = False
+        deadline = None if self.trial_timeout_s is None else time.monotonic() + self.trial_timeout_s
         exited = _ExitWatch(process)
         try:
             while process.poll() is None:
-                if controls.lost() and not lost:
+                if deadline is not None and interrupted_at is None and time.monotonic() > deadline:
+                    timed_out = True
+                    self._stop_trial(process, trial_dir)
+                    interrupted_at = time.monotonic()
+                elif controls.lost() and not lost:
                     lost = True
                     _signal_group(process, signal.SIGTERM)
                     interrupted_at = time.monotonic()
                 elif controls.interrupted() and interrupted_at is None:
                     _signal_group(process, _stop_signal(controls))
                     interrupted_at = time.monotonic()
+                if (
+                    interrupted_at is not None
+                    and not announced
+                    and not lost
+                    and not timed_out
+                    and time.monotonic() - interrupted_at > _ANNOUNCE_STOPPING_S
+                ):
+                    # The trial did not stop at once: say why nothing seems to happen.
+                    announced = True
+                    log.warning(
+                        "stopping trial %s (press Ctrl-C again to kill it now)",
+                        trial.id,
+                        extra={"action": "trial_stopping", "trial_id": trial.id},
+                    )
                 if interrupted_at is not None and (
                     controls.forced() or time.monotonic() - interrupted_at > self.grace_s
                 ):
@@ -142,7 +179,15 @@ class CommandRunner:
             return LOST_AND_STOPPED
         if controls.lost():
             return LOST
+        if timed_out and not controls.interrupted():
+            return _timed_out(process.returncode, stderr_tail, self.trial_timeout_s)
         return _outcome(process.returncode, results_path, stderr_tail, interrupted_at is not None)
+
+    def _stop_trial(self, process: subprocess.Popen[bytes], trial_dir: Path) -> None:
+        """Ask a running trial to stop, as an interrupted one is: SIGTERM to its process
+        group now, SIGKILL after ``grace_s`` (the run loop). A stop file that the trial
+        can watch (early stopping) belongs here, before the signal."""
+        _signal_group(process, signal.SIGTERM)
 
     def _resolve_paths(self, argv: list[str]) -> list[str]:
         """Make arguments naming files of the launch folder absolute.
@@ -183,9 +228,22 @@ class CommandRunner:
                 RESULTS_PATH_ENV: str(results_path),
                 "ORIONLITE_TRIAL_PARAMS": json.dumps(trial.params),
                 "ORIONLITE_STORAGE": self.storage_url,
+                # Where hunt was started: the trial runs in its own folder, so relative
+                # paths to data files resolve from here (os.path.join(LAUNCH_DIR, ...)).
+                LAUNCH_DIR_ENV: str(self.launch_dir),
             }
         )
         return env
+
+
+def _timed_out(returncode: int, stderr_tail: list[str], timeout_s: float | None) -> TrialOutcome:
+    """Broken, with reason "timeout": the trial ran past --trial-timeout and was stopped."""
+    tail = "".join(stderr_tail[-STDERR_TAIL_LINES:]).rstrip()
+    error = (
+        f"Timeout: the trial ran longer than --trial-timeout ({timeout_s:g} s) and was "
+        "stopped (SIGTERM, then SIGKILL after the grace period)."
+    ) + (f"\n{tail}" if tail else "")
+    return TrialOutcome(TrialStatus.BROKEN, exit_code=returncode, error=error)
 
 
 def _outcome(
@@ -201,6 +259,8 @@ def _outcome(
             else f"exited with code {returncode}"
         )
         error = f"The command {reason}." + (f"\n{tail}" if tail else "")
+        if tail and "FileNotFoundError" in tail:
+            error += "\n" + FILE_NOT_FOUND_HINT
         return TrialOutcome(TrialStatus.BROKEN, exit_code=returncode, error=error)
     try:
         results = read_results(results_path)

@@ -684,6 +684,7 @@ def overall_reason(reasons: set[WorkerExit]) -> WorkerExit:
     order = (
         WorkerExit.INTERRUPTED,
         WorkerExit.DONE,
+        WorkerExit.DURATION,
         WorkerExit.EXHAUSTED,
         WorkerExit.IDLE,
         WorkerExit.WORKER_LIMIT,

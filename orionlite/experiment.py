@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from orionlite.algorithms import algorithm_spec, make_algorithm
 from orionlite.errors import ExperimentConflictError, ExperimentNotFoundError, SpaceError
 from orionlite.history import TrialHistory
+from orionlite.names import check_new_name
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.space import Space
 from orionlite.storage import CreateRefusal, Storage
@@ -221,6 +222,7 @@ def build_experiment(storage: Storage, settings: ExperimentSettings) -> Experime
 
 def _new_values(settings: ExperimentSettings) -> dict[str, Any]:
     assert settings.space is not None
+    check_new_name(settings.name)
     if not settings.space:
         raise SpaceError(
             "The search space is empty: no argument of the command defines a prior.",
@@ -280,6 +282,10 @@ def _join(storage: Storage, record: ExperimentRecord, settings: ExperimentSettin
     if settings.max_broken is not None and settings.max_broken != record.max_broken:
         updates["max_broken"] = settings.max_broken
     if updates:
+        from orionlite.operating import limit_notices
+
+        for notice in limit_notices(record, settings.max_trials, settings.max_broken):
+            log.warning("%s", notice, extra={"action": "limit_changed"})
         storage.update_experiment(record.id, **updates)
         record = storage.get_experiment_by_id(record.id) or record
     return Experiment(storage, record)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from orionlite.experiment import Experiment
@@ -25,7 +26,7 @@ PARAM_PREFIX = "params."
 RESULT_PREFIX = "results."
 
 #: The fixed CSV columns, in order (parameters and results go between objective and worker).
-LEADING_COLUMNS = ("id", "status", "objective")
+LEADING_COLUMNS = ("id", "number", "status", "objective")
 TRAILING_COLUMNS = (
     "worker",
     "host",
@@ -52,6 +53,7 @@ def worker_host(worker_id: str | None) -> str | None:
 def trial_record(trial: TrialRecord) -> dict[str, Any]:
     return {
         "id": trial.id,
+        "number": trial.number,
         "status": trial.status.value,
         "params": trial.params,
         "objective": trial.objective,
@@ -63,11 +65,20 @@ def trial_record(trial: TrialRecord) -> dict[str, Any]:
         "parent_trial_id": trial.parent_trial_id,
         "exit_code": trial.exit_code,
         "error": trial.error,
-        "created_at": trial.created_at,
-        "started_at": trial.started_at,
-        "ended_at": trial.ended_at,
+        "created_at": iso_time(trial.created_at),
+        "started_at": iso_time(trial.started_at),
+        "ended_at": iso_time(trial.ended_at),
         "duration": trial.duration,
     }
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """A stored time (seconds since the epoch, the database's clock) as ISO 8601 in UTC
+    with its offset, e.g. ``2026-05-04T12:00:00.250000+00:00``, as spreadsheets and
+    pandas read it."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
 
 
 def _other_results(trial: TrialRecord) -> dict[str, Any]:

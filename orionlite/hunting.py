@@ -10,9 +10,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from orionlite.algorithms import make_algorithm
 from orionlite.cmdline import CommandTemplate, parse_command
 from orionlite.configfile import command_space
-from orionlite.errors import ConfigError, WorkerCrashedError
+from orionlite.errors import ConfigError, ExperimentNotFoundError, WorkerCrashedError
 from orionlite.executor import CommandRunner, check_executable
 from orionlite.executors import (
     StopChannel,
@@ -22,8 +23,10 @@ from orionlite.executors import (
     worker_signals,
 )
 from orionlite.experiment import Experiment, ExperimentSettings, build_experiment
+from orionlite.names import check_new_name
 from orionlite.signals import StopRequest, stop_on_signals
 from orionlite.storage import Storage
+from orionlite.storage.sqlite_files import missing_sqlite_file
 from orionlite.worker import Worker, WorkerExit, WorkerReport, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,8 @@ class HuntSettings:
     branch: str | None = None
     #: Worker processes (``--n-workers``) print warnings only: ``--quiet``, or a live line.
     quiet: bool = False
+    #: A trial running longer is stopped and recorded broken ("timeout").
+    trial_timeout_s: float | None = None
 
 
 @dataclass
@@ -60,14 +65,28 @@ class HuntResult:
 def prepare(settings: HuntSettings) -> tuple[Experiment, CommandTemplate]:
     """Parse the command, then create or join the experiment; nothing runs yet."""
     storage = Storage(settings.storage)
+    if missing_sqlite_file(storage.url) is not None:
+        # Nothing exists yet, so the experiment will be new: refuse a bad name first.
+        check_new_name(settings.branch or settings.name)
+    space = None
     template = parse_command(settings.command) if settings.command else None
     if template is not None:
         check_executable(template.to_json())
+        space = command_space(template)
+        if settings.algorithm is not None and space:
+            make_algorithm(settings.algorithm, space)  # bad input fails before any file exists
+    elif settings.branch is None and missing_sqlite_file(storage.url) is not None:
+        raise ExperimentNotFoundError(
+            f"No experiment {settings.name!r}: the database {storage.display_url} does not "
+            "exist yet, and there is no command to create the experiment with.",
+            hint=f"Give the command with priors, e.g.: hunt -n {settings.name} -- python "
+            "train.py --lr~'loguniform(1e-5, 1)'",
+        )
     experiment = build_experiment(
         storage,
         ExperimentSettings(
             name=settings.name,
-            space=command_space(template) if template is not None else None,
+            space=space,
             algorithm=settings.algorithm,
             command=list(settings.command) if settings.command else None,
             max_trials=settings.max_trials,
@@ -91,6 +110,13 @@ def prepare(settings: HuntSettings) -> tuple[Experiment, CommandTemplate]:
 def hunt(settings: HuntSettings, stop: StopRequest | None = None) -> HuntResult:
     """Run ``settings.n_workers`` workers until the experiment needs no more of them."""
     experiment, template = prepare(settings)
+    if experiment.max_trials is None:
+        log.warning(
+            "%r has no --max-trials: this hunt runs until stopped (Ctrl-C) or the search "
+            "space is exhausted",
+            experiment.name,
+            extra={"action": "no_max_trials"},
+        )
     if settings.n_workers <= 1:
         stop = stop or StopRequest()
         with stop_on_signals(stop):
@@ -109,6 +135,7 @@ def _run_worker(
         experiment_dir=experiment.working_dir,
         storage_url=experiment.storage.url,
         echo_output=settings.verbose,
+        trial_timeout_s=settings.trial_timeout_s,
     )
     return Worker(experiment, runner, settings.worker, stop).run()
 

@@ -64,7 +64,9 @@ def regret(trials: Sequence[TrialRecord]) -> Regret:
         best_so_far.append(best)
     return Regret(
         numbers=list(range(1, len(trials) + 1)),
-        trial_ids=[trial.id for trial in trials],
+        # What people call the trials: their number in the experiment (the id before
+        # numbers existed).
+        trial_ids=[trial.number or trial.id for trial in trials],
         objectives=[float(trial.objective or 0.0) for trial in trials],
         best_so_far=best_so_far,
     )
@@ -340,7 +342,7 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
         [column[best] for column in normalised],
         color="tab:red",
         linewidth=2.5,
-        label=f"best: trial {trials[best].id} ({objectives[best]:.4g})",
+        label=f"best: trial {trials[best].number or trials[best].id} ({objectives[best]:.4g})",
         zorder=5,
     )
     label_box = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"}

@@ -52,6 +52,8 @@ class Snapshot:
     best_trial_id: int | None
     completed_at_start: int
     started_at: float
+    #: The best trial's number in the experiment, shown instead of its id.
+    best_trial_number: int | None = None
 
     @property
     def completed(self) -> int:
@@ -91,7 +93,10 @@ def format_line(snapshot: Snapshot, now: float | None = None) -> str:
         f"{counts.get('broken', 0)} broken",
     ]
     if snapshot.best_trial_id is not None:
-        parts.append(f"best {snapshot.best_objective:.6g} (trial {snapshot.best_trial_id})")
+        parts.append(
+            f"best {snapshot.best_objective:.6g} "
+            f"(trial {snapshot.best_trial_number or snapshot.best_trial_id})"
+        )
     else:
         parts.append("best -")
     parts.append(format_duration(now - snapshot.started_at))
@@ -133,11 +138,19 @@ class ProgressMonitor:
         if self._storage is None:
             from orionlite.storage import Storage
 
-            self._storage = Storage(self.storage_url, outage_deadline_s=_MONITOR_OUTAGE_S)
+            self._storage = Storage(
+                self.storage_url, outage_deadline_s=_MONITOR_OUTAGE_S, create=False
+            )
         return self._storage
 
     def snapshot(self) -> Snapshot | None:
         """The current state, or None while the experiment does not exist."""
+        from orionlite.storage.sqlite_files import missing_sqlite_file
+
+        if missing_sqlite_file(self.storage.url) is not None:
+            # Not created yet (watching must not create it): this hunt will create it.
+            self._completed_at_start = 0
+            return None
         record = self.storage.get_experiment(self.name, self.version)
         if record is None:
             # Created by this hunt, then: everything it completes counts for the rate.
@@ -158,6 +171,7 @@ class ProgressMonitor:
             max_trials=record.max_trials,
             best_objective=best.objective if best else None,
             best_trial_id=best.id if best else None,
+            best_trial_number=best.number if best else None,
             completed_at_start=self._completed_at_start,
             started_at=self.started_at,
         )

@@ -51,6 +51,12 @@ class ExperimentRecord:
     parent_id: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float | None = None
+    #: Broken trials left by the last requeue, which --max-broken no longer counts.
+    broken_baseline: int = 0
+
+    def broken_counted(self, broken: int) -> int:
+        """How many of ``broken`` trials count toward max_broken."""
+        return max(0, broken - self.broken_baseline)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class TrialRecord:
     started_at: float | None = None
     ended_at: float | None = None
     heartbeat_at: float | None = None
+    #: 1, 2, 3, ... within the experiment, in creation order ("trial 7 of 'mnist'").
+    number: int | None = None
 
     @property
     def duration(self) -> float | None:

@@ -18,6 +18,8 @@ class ExperimentSummary:
     best_trial_id: int | None
     best_objective: float | None
     best_params: dict[str, Any] | None
+    #: The best trial's number in the experiment ("trial 7 of 'mnist'").
+    best_trial_number: int | None = None
 
     @property
     def total(self) -> int:
@@ -40,4 +42,5 @@ def summarize(storage: Storage, record: ExperimentRecord) -> ExperimentSummary:
         best_trial_id=best.id if best else None,
         best_objective=best.objective if best else None,
         best_params=best.params if best else None,
+        best_trial_number=best.number if best else None,
     )

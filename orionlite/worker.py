@@ -11,6 +11,7 @@ import enum
 import logging
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -61,6 +62,8 @@ class WorkerExit(str, enum.Enum):
     WORKER_LIMIT = "worker_limit"
     IDLE = "idle"
     INTERRUPTED = "interrupted"
+    #: --max-duration passed: the worker left, giving its running trial back.
+    DURATION = "duration"
 
 
 @dataclass
@@ -70,6 +73,8 @@ class WorkerSettings:
     idle_timeout_s: float | None = None
     max_retries: int = 0
     history_max_age_s: float = DEFAULT_HISTORY_MAX_AGE_S
+    #: The worker leaves after this long (its running trial goes back to the pool).
+    max_duration_s: float | None = None
 
 
 @dataclass
@@ -80,6 +85,8 @@ class WorkerReport:
     completed: int = 0
     broken: int = 0
     lost: int = 0
+    #: Trials this worker gave back to the pool (Ctrl-C, SIGTERM).
+    interrupted: int = 0
 
 
 def new_worker_id() -> str:
@@ -127,9 +134,12 @@ class Worker:
     def run(self) -> WorkerReport:
         report = WorkerReport(WorkerExit.DONE, self.worker_id)
         self._heartbeat = Heartbeat(self.experiment.storage, self.settings.heartbeat_s)
+        timer = self._start_duration_timer()
         try:
             with self.experiment.storage.keep_connection():
                 self._loop(report)
+            if self._out_of_time.is_set() and report.reason is WorkerExit.INTERRUPTED:
+                report.reason = WorkerExit.DURATION
         except BaseException:
             with contextlib.suppress(Exception):  # the error on its way matters more
                 self._settle(report)
@@ -137,8 +147,26 @@ class Worker:
         else:
             self._settle(report)
         finally:
+            if timer is not None:
+                timer.cancel()
             self._heartbeat.close()
         return report
+
+    def _start_duration_timer(self) -> threading.Timer | None:
+        """--max-duration: once it passes, stop like a SIGTERM (the running trial goes
+        back to the pool, none starts), but leave as DURATION, not INTERRUPTED."""
+        self._out_of_time = threading.Event()
+        if self.settings.max_duration_s is None:
+            return None
+
+        def expire() -> None:
+            self._out_of_time.set()
+            self.stop.request(signal.SIGTERM)
+
+        timer = threading.Timer(self.settings.max_duration_s, expire)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def _loop(self, report: WorkerReport) -> None:
         lease = lease_seconds(self.settings.heartbeat_s)
@@ -160,6 +188,7 @@ class Worker:
                     if self.stop.requested.is_set():
                         # Stopped while reserving: give the trial back rather than start it.
                         self._give_back(acquired)
+                        report.interrupted += 1
                         report.reason = WorkerExit.INTERRUPTED
                         return
                     if self._run_trial(acquired, report) is TrialStatus.INTERRUPTED:
@@ -329,6 +358,7 @@ class Worker:
                 extra={"action": "trial_broken", "trial_id": trial.id},
             )
         else:
+            report.interrupted += 1
             log.warning(
                 "trial %s interrupted: it goes back to the pool",
                 trial.id,
@@ -340,16 +370,24 @@ class Worker:
         trials, saying which broke and why: one line per trial, then the full stderr tail
         of the last one."""
         storage = self.experiment.storage
-        max_broken = self.experiment.record.max_broken
+        record = self.experiment.record
         broken = self.experiment.count(TrialStatus.BROKEN)  # as of the loop's history read
-        if broken < max_broken:
+        if record.broken_counted(broken) < record.max_broken:
+            return
+        # At the limit: read the experiment again, as a requeue or `orionlite set` may
+        # have reset the count or raised the limit since this worker started.
+        record = storage.get_experiment_by_id(record.id) or record
+        self.experiment.record = record
+        max_broken = record.max_broken
+        if record.broken_counted(broken) < max_broken:
             return
         trials = sorted(
             storage.trials(self.experiment.id, (TrialStatus.BROKEN,)),
             key=lambda t: (t.ended_at or 0.0, t.id),
         )
         # Read just now, the list may hold a trial that broke since the count: say so.
-        broken = max(broken, len(trials))
+        broken = record.broken_counted(max(broken, len(trials)))
+        trials = trials[record.broken_baseline :] if broken < len(trials) else trials
         shown = trials[-_MAX_BROKEN_LISTED:]
         lines = [f"  trial {t.id} ({_format_params(t.params)}): {_why(t.error)}" for t in shown]
         if len(trials) > len(shown):
@@ -363,9 +401,20 @@ class Worker:
         raise TooManyBrokenTrialsError(
             f"Experiment {self.experiment.name!r} stopped: {broken} trials broke "
             f"(--max-broken {max_broken}){f': trials {ids}' if ids else ''}.{details}",
-            hint="Fix the script (each trial's output is in stdout.log and stderr.log in "
-            "its folder), then run hunt again; raise --max-broken to tolerate more.",
+            hint=too_many_broken_hint(self.experiment.name, self.experiment.version),
         )
+
+
+def too_many_broken_hint(name: str, version: int) -> str:
+    """The next steps once --max-broken is reached: the broken trials stay broken, and
+    count, until requeued."""
+    which = f"-n {name}" if version == 1 else f"-n {name} --version {version}"
+    return (
+        "Fix the script (each trial's output is in stdout.log and stderr.log in its "
+        f"folder), then put the broken trials back and go on: orionlite requeue {which} "
+        f"&& hunt {which}. To tolerate more broken trials instead: "
+        f"orionlite set {which} --max-broken N (or hunt --max-broken N)."
+    )
 
 
 class _Formatted:
@@ -392,6 +441,11 @@ def _why(error: str | None) -> str:
     """One line on why a trial broke: the executor's summary ("The command exited with
     code 1.") and the last line of its stderr, where Python puts the exception."""
     lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
+    # A hint the executor appended is not why the trial broke: the stderr line before it is.
+    hints = [line for line in lines if line.startswith("Hint: ")]
+    lines = [line for line in lines if not line.startswith("Hint: ")] or lines
+    if hints and len(lines) > 1:
+        return f"{lines[0].rstrip('.')}: {lines[-1]} ({hints[-1]})"
     if not lines:
         return "no error message was recorded"
     if len(lines) == 1:

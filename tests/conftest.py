@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_setup import connect_creating_database
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 VENV_BIN = Path(sys.executable).parent
@@ -78,9 +79,7 @@ class PostgresDatabases:
 def postgres() -> Iterator[PostgresDatabases]:
     admin_url = _pg_admin_url()
     try:
-        import psycopg
-
-        psycopg.connect(admin_url, connect_timeout=3).close()
+        connect_creating_database(admin_url)
     except Exception as exc:
         reason = f"PostgreSQL not reachable at {admin_url}: {exc}".splitlines()[0]
         if os.environ.get("ORIONLITE_REQUIRE_PG") == "1":

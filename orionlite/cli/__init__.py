@@ -23,6 +23,10 @@ COMMANDS = {
     "export": "orionlite.cli.export:export_command",
     "plot": "orionlite.cli.plot:plot_command",
     "db": "orionlite.cli.db:db_group",
+    "requeue": "orionlite.cli.manage:requeue_command",
+    "insert": "orionlite.cli.manage:insert_command",
+    "set": "orionlite.cli.manage:set_command",
+    "rm": "orionlite.cli.manage:rm_command",
 }
 
 EXIT_INTERRUPTED = 130

@@ -29,14 +29,30 @@ def print_closing(result: HuntResult) -> int:
         echo_err(f"The search space of {label} is exhausted: every point was proposed.")
     elif reason is WorkerExit.WORKER_LIMIT:
         echo_err(f"This worker ran its --worker-max-trials trials; {completed}{limit} completed.")
+    elif reason is WorkerExit.DURATION:
+        gave_back = sum(r.interrupted for r in result.reports)
+        echo_err(
+            "This worker reached --max-duration"
+            + (f"; {_given_back(gave_back)}" if gave_back else ".")
+            + f" {completed}{limit} trials completed."
+        )
     elif reason is WorkerExit.IDLE:
         echo_err("No trial could be reserved within --idle-timeout; this worker leaves.")
     else:
-        echo_err("Interrupted: the running trial went back to the pool.")
+        echo_err(f"Interrupted: {_given_back(sum(r.interrupted for r in result.reports))}")
     if summary.best_trial_id is not None:
         params = ", ".join(f"{k}={format_value(v)}" for k, v in (summary.best_params or {}).items())
         echo_err(
             f"Best objective {format_value(summary.best_objective)} "
-            f"(trial {summary.best_trial_id}): {params}"
+            f"(trial {summary.best_trial_number or summary.best_trial_id} of "
+            f"{experiment.name!r}): {params}"
         )
     return EXIT_INTERRUPTED if reason is WorkerExit.INTERRUPTED else EXIT_OK
+
+
+def _given_back(trials: int) -> str:
+    if trials == 0:
+        return "no trial was running."
+    if trials == 1:
+        return "the running trial went back to the pool."
+    return f"the {trials} running trials went back to the pool."

@@ -41,7 +41,7 @@ def export_command(
 
     if fmt is None:
         fmt = "csv" if output and Path(output).suffix.lower() == ".csv" else "json"
-    store = Storage(storage)
+    store = Storage(storage, create=False)
     try:
         text = export(open_experiment(store, name, version), fmt)
     finally:

@@ -29,7 +29,8 @@ CONTEXT = {
     "--max-trials",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Stop once N trials have completed (all workers together).",
+    help="Stop once N trials have completed (all workers together). Without it, hunt runs "
+    "until stopped (Ctrl-C) or the search space is exhausted.",
 )
 @click.option(
     "--max-broken",
@@ -77,6 +78,26 @@ CONTEXT = {
     show_default=True,
     metavar="SECONDS",
     help="Heartbeat interval; a trial whose worker missed 3 intervals is given to another worker.",
+)
+@click.option(
+    "--trial-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Stop a trial running longer (SIGTERM, then SIGKILL after 10 s) and record it "
+    "broken, with reason timeout.",
+)
+@click.option(
+    "--max-duration",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="This worker leaves after SECONDS (e.g. before a job's time limit); its running "
+    "trial goes back to the pool.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the parsed space, the algorithm, the first trial's command line and the "
+    "working folder, then exit: nothing is stored, no file is created.",
 )
 @click.option(
     "--db-retry-deadline",
@@ -140,6 +161,8 @@ def hunt_command(**options: Any) -> int:
     from orionlite.progress import progress_display, use_live_display
 
     configure_logging(verbose=options["verbose"], quiet=options["quiet"])
+    if options["dry_run"]:
+        return _dry_run(options)
     if options["db_retry_deadline"] is not None:
         # Read by every Storage this process and its worker processes open.
         os.environ[DB_RETRY_DEADLINE_ENV] = repr(options["db_retry_deadline"])
@@ -194,6 +217,7 @@ def _settings(options: dict[str, Any], live: bool = False) -> Any:
         version=pick("version"),
         branch=options["branch"],
         n_workers=options["n_workers"],
+        trial_timeout_s=options["trial_timeout"],
         verbose=options["verbose"],
         # Worker processes under the live line print warnings only (see orionlite.progress).
         quiet=options["quiet"] or live,
@@ -202,8 +226,27 @@ def _settings(options: dict[str, Any], live: bool = False) -> Any:
             worker_max_trials=options["worker_max_trials"],
             idle_timeout_s=options["idle_timeout"],
             max_retries=options["max_retries"],
+            max_duration_s=options["max_duration"],
         ),
     )
+
+
+def _dry_run(options: dict[str, Any]) -> int:
+    """--dry-run: the checks and first suggestion of a hunt, printed; the database is
+    never opened."""
+    from orionlite.dryrun import dry_run
+
+    settings = _settings(options)
+    result = dry_run(
+        settings.branch or settings.name,
+        settings.command,
+        settings.algorithm,
+        settings.working_dir,
+        settings.version,
+    )
+    for line in result.lines():
+        click.echo(line)
+    return 0
 
 
 # Internal marker in _read_config's result: the file is also the script's config.

@@ -6,7 +6,6 @@ Results go to stdout, progress and diagnostics to stderr.
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -46,18 +45,15 @@ def format_value(value: Any) -> str:
 def print_table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
 ) -> None:
-    """An aligned table; never wrapped or cut when piped (width grows to fit)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+    """An aligned table that fits the terminal ($COLUMNS, else its width; never cut when
+    piped): see orionlite.cli.tables."""
+    from orionlite.cli.tables import available_width, render
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*(format_value(v) for v in row))
-    width = None if sys.stdout.isatty() else max(shutil.get_terminal_size().columns, 240)
-    Console(width=width, highlight=False, soft_wrap=False).print(table)
+    if title:
+        click.echo(title)
+    cells = [[format_value(v) for v in row] for row in rows]
+    for line in render(list(headers), cells, available_width()):
+        click.echo(line)
 
 
 def echo_err(message: str) -> None:

@@ -41,7 +41,7 @@ def plot_command(
     from orionlite.plotting import plot
     from orionlite.storage import Storage
 
-    store = Storage(storage)
+    store = Storage(storage, create=False)
     try:
         path = plot(open_experiment(store, name, version), kind, output)
     finally:

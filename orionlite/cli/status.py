@@ -21,7 +21,7 @@ def status_command(name: str | None, storage: str | None, as_json: bool) -> None
     from orionlite.storage import Storage
     from orionlite.summary import summarize
 
-    store = Storage(storage)
+    store = Storage(storage, create=False)
     records = (
         [open_experiment(store, name).record] if name is not None else store.list_experiments()
     )
@@ -40,7 +40,7 @@ def status_command(name: str | None, storage: str | None, as_json: bool) -> None
             *(s.counts[k] for k in statuses),
             s.max_trials,
             s.best_objective,
-            s.best_trial_id,
+            s.best_trial_number or s.best_trial_id,
         ]
         for s in summaries
     ]
@@ -56,7 +56,7 @@ def list_command(storage: str | None, as_json: bool) -> None:
     from orionlite.storage import Storage
     from orionlite.summary import summarize
 
-    store = Storage(storage)
+    store = Storage(storage, create=False)
     records = store.list_experiments()
     by_id = {record.id: record for record in records}
     tree = branch_tree(records)
@@ -119,7 +119,7 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
     from orionlite.storage import Storage
     from orionlite.summary import summarize
 
-    store = Storage(storage)
+    store = Storage(storage, create=False)
     experiment = open_experiment(store, name, version)
     record = experiment.record
     summary = summarize(store, record)
@@ -136,6 +136,7 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
         "trials": summary.counts,
         "best": {
             "trial": summary.best_trial_id,
+            "number": summary.best_trial_number,
             "objective": summary.best_objective,
             "params": summary.best_params,
         },
@@ -156,7 +157,8 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
     ]
     rows += [[f"space: {key}", prior] for key, prior in info["space"].items()]
     if summary.best_trial_id is not None:
-        rows.append(["best trial", summary.best_trial_id])
+        number = summary.best_trial_number
+        rows.append(["best trial", f"{number} (id {summary.best_trial_id})"])
         rows.append(["best objective", summary.best_objective])
         rows += [[f"best: {k}", format_value(v)] for k, v in (summary.best_params or {}).items()]
     print_table(["", ""], rows)

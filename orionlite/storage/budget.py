@@ -73,14 +73,48 @@ def rebalance(connection: sa.Connection, experiment_id: int, max_trials: int | N
     Locks every share first, in share order, so no creation or give-back runs meanwhile.
     Run inside the transaction that changes max_trials.
     """
+    locked = _lock_all(connection, experiment_id)
+    _spread(connection, experiment_id, locked, sum(row.used for row in locked), max_trials)
+
+
+def take_slots(connection: sa.Connection, experiment_id: int, slots: int) -> int | None:
+    """Count ``slots`` more trials against max_trials at once, for trials put in by hand
+    (requeued broken trials, inserted ones); returns the room left before, None without
+    a limit. Nothing changes when there is not room for all of them.
+
+    Locks every share in share order, as :func:`rebalance` does, then spreads the slots in
+    use evenly again: the invariant ``used <= cap`` holds on every share.
+    """
+    locked = _lock_all(connection, experiment_id)
+    caps = [row.cap for row in locked]
+    used = sum(row.used for row in locked)
+    max_trials = None if any(cap is None for cap in caps) else sum(caps)
+    room = None if max_trials is None else max_trials - used
+    if slots and (room is None or slots <= room):
+        _spread(connection, experiment_id, locked, used + slots, max_trials)
+    return room
+
+
+def _lock_all(connection: sa.Connection, experiment_id: int) -> list[Any]:
     shares = budget_shares.c
-    locked = connection.execute(
-        sa.select(shares.share, shares.used)
-        .where(shares.experiment_id == experiment_id)
-        .order_by(shares.share)
-        .with_for_update()
-    ).all()
-    total = sum(row.used for row in locked)
+    return list(
+        connection.execute(
+            sa.select(shares.share, shares.used, shares.cap)
+            .where(shares.experiment_id == experiment_id)
+            .order_by(shares.share)
+            .with_for_update()
+        ).all()
+    )
+
+
+def _spread(
+    connection: sa.Connection,
+    experiment_id: int,
+    locked: list[Any],
+    total: int,
+    max_trials: int | None,
+) -> None:
+    shares = budget_shares.c
     used, caps = split(total, len(locked)), split(max_trials, len(locked))
     connection.execute(
         budget_shares.update()

@@ -15,13 +15,14 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from orionlite.errors import ReservationLostError
+from orionlite.errors import DatabaseUnreachableError, LiveTrialsError, ReservationLostError
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.results import storable_results
-from orionlite.storage import queries, reservation
+from orionlite.storage import manage, queries, reservation
 from orionlite.storage.engine import make_engine, single_statement, transaction
 from orionlite.storage.retry import RetryPolicy, default_outage_deadline, is_contention
 from orionlite.storage.schema import ensure_schema
+from orionlite.storage.sqlite_files import check_sqlite_file, sqlite_open_error
 from orionlite.storage.urls import mask_url, normalize_url, resolve_url
 
 T = TypeVar("T")
@@ -50,7 +51,13 @@ class Storage:
     own connections there instead of sharing pooled ones across a fork.
     """
 
-    def __init__(self, url: str | None = None, *, outage_deadline_s: float | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        outage_deadline_s: float | None = None,
+        create: bool = True,
+    ) -> None:
         # Without a deadline: ORIONLITE_DB_RETRY_DEADLINE (set by hunt --db-retry-deadline
         # for itself and the workers it spawns), else 300 s.
         if outage_deadline_s is None:
@@ -59,6 +66,8 @@ class Storage:
         self.url = normalize_url(given)
         self.display_url = mask_url(given)
         self.outage_deadline_s = outage_deadline_s
+        # False for read-only commands: a missing SQLite file is an error, never created.
+        self.create = create
         self._engine: sa.Engine | None = None
         # Database connections this process opened through this storage: a worker opens
         # one however many trials it runs (more only to replace a lost one).
@@ -85,10 +94,18 @@ class Storage:
     def engine(self) -> sa.Engine:
         """Connect on first use and check the schema once per process, not per trial."""
         if self._engine is None:
+            if self.dialect == "sqlite":
+                check_sqlite_file(sa.make_url(self.url).database, create=self.create)
             engine = make_engine(self.url)
             sa.event.listen(engine, "connect", self._connected)
             try:
                 self._retry.run(lambda: ensure_schema(engine, self.display_url))
+            except DatabaseUnreachableError as exc:
+                engine.dispose()
+                if self.dialect == "sqlite":
+                    # No server is involved: name the file instead of advising to start one.
+                    raise sqlite_open_error(sa.make_url(self.url).database, exc) from exc
+                raise
             except BaseException:
                 engine.dispose()
                 raise
@@ -403,6 +420,42 @@ class Storage:
     def last_broken_trial(self, experiment_id: int) -> TrialRecord | None:
         row = self._run(lambda c: queries.select_last_broken(c, experiment_id), write=False)
         return queries.trial_from_row(row) if row is not None else None
+
+    # -- operating by hand (storage.manage) --------------------------------------------
+
+    def requeue_trials(
+        self,
+        experiment_id: int,
+        statuses: tuple[TrialStatus, ...],
+        trial_ids: tuple[int, ...] = (),
+    ) -> manage.Requeued:
+        values = tuple(status.value for status in statuses)
+        return self._run(lambda c: manage.requeue(c, experiment_id, values, trial_ids), write=True)
+
+    def enqueue_trial(self, experiment_id: int, params: dict[str, Any], params_hash: str) -> int:
+        return self._run(
+            lambda c: manage.enqueue(c, experiment_id, params, params_hash), write=True
+        )
+
+    def live_reservations(self, experiment_ids: list[int]) -> list[int]:
+        return self._run(lambda c: manage.live_reservations(c, experiment_ids), write=False)
+
+    def delete_experiments(self, experiment_ids: list[int], *, force: bool = False) -> int:
+        """Delete the experiments and their trials; unless ``force``, refuse (LiveTrialsError)
+        while a worker holds one of their trials under a live lease."""
+
+        def work(connection: sa.Connection) -> int:
+            live = [] if force else manage.live_reservations(connection, experiment_ids)
+            if live:
+                raise LiveTrialsError(
+                    f"Workers are running trial{'s' if len(live) > 1 else ''} "
+                    f"{', '.join(map(str, live))} of this experiment (their leases are live).",
+                    hint="Stop those hunt workers first (Ctrl-C), or delete anyway with "
+                    "--force: their results will then be refused.",
+                )
+            return manage.delete_experiments(connection, experiment_ids)
+
+        return self._run(work, write=True)
 
     def best_trial(self, experiment_id: int) -> TrialRecord | None:
         row = self._run(lambda c: queries.select_best_trial(c, experiment_id), write=False)

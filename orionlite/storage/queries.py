@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
-from orionlite.storage import budget
+from orionlite.storage import budget, numbers
 from orionlite.storage.engine import Prepared
 from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress
 from orionlite.storage.tables import experiments, trials
@@ -43,6 +43,7 @@ RECORD_FIELDS = (
     "started_at",
     "ended_at",
     "heartbeat_at",
+    "number",
 )
 RECORD_COLUMNS = tuple(trials.c[name] for name in RECORD_FIELDS)
 
@@ -107,6 +108,7 @@ def trial_from_row(row: sa.Row[Any]) -> TrialRecord:
         started_at=m["started_at"],
         ended_at=m["ended_at"],
         heartbeat_at=m["heartbeat_at"],
+        number=m["number"],
     )
 
 
@@ -125,6 +127,7 @@ def experiment_from_row(row: sa.Row[Any]) -> ExperimentRecord:
         parent_id=m["parent_id"],
         metadata=m["metadata"] or {},
         created_at=m["created_at"],
+        broken_baseline=m.get("broken_baseline", 0),
     )
 
 
@@ -136,6 +139,7 @@ def insert_experiment(
     statement = experiments.insert().values(created_at=db_now(), **values).returning(*experiments.c)
     row = connection.execute(statement).one()
     budget.insert_shares(connection, row.id, row.max_trials, used)
+    numbers.create_sequence(connection, row.id, used)
     return row
 
 
@@ -322,6 +326,7 @@ def insert_copied_trials(
     """
     if not rows:
         return 0
+    # Numbered 1..n in the parent's order: the child is new, and its counter starts at n.
     statement = trials.insert().values(experiment_id=experiment_id, change_seq=change_seq())
-    connection.execute(statement, rows)
+    connection.execute(statement, [dict(row, number=i) for i, row in enumerate(rows, 1)])
     return len(rows)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orionlite.records import TrialStatus
-from orionlite.storage import budget, queries
+from orionlite.storage import budget, numbers, queries
 from orionlite.storage.engine import Prepared, immediate_transaction
 from orionlite.storage.queries import RECORD_COLUMNS
 from orionlite.storage.sqlfunctions import change_seq, db_now
@@ -111,7 +111,7 @@ _NEW_TRIAL: dict[str, Any] = {
 # race between two workers proposing the same point into a quiet miss for one of them.
 _INSERT_RESERVED_SQLITE = Prepared(
     sqlite.insert(trials)
-    .values(_NEW_TRIAL)
+    .values(dict(_NEW_TRIAL, number=numbers.next_number_sqlite(_EXPERIMENT_ID)))
     .on_conflict_do_nothing(index_elements=["experiment_id", "params_hash"])
     .returning(*RECORD_COLUMNS)
 )
@@ -152,7 +152,10 @@ def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
     excluded = None if done is None else trials.c.id != _TRIAL_ID
     reserved = _reserve_statement(excluded).returning(*RECORD_COLUMNS).cte("reserved")
     slot = budget.share_with_room(~sa.exists(sa.select(reserved.c.id)))
-    values = dict(_NEW_TRIAL, experiment_id=slot.c.experiment_id)
+    # Drawn only for a row of ``slot``: no number is used when the budget is spent.
+    number = numbers.next_number_postgresql(_EXPERIMENT_ID, _NEW_TRIAL["params_hash"])
+    values = dict(_NEW_TRIAL, experiment_id=slot.c.experiment_id, number=number)
+    # ``number``: see storage.numbers (a sequence per experiment, so no creation waits).
     created = (
         postgresql.insert(trials)
         .from_select(

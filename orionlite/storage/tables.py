@@ -33,6 +33,9 @@ experiments = sa.Table(
     ),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Broken trials that --max-broken no longer counts: those left when the experiment's
+    # trials were last requeued (orionlite requeue resets the count).
+    sa.Column("broken_baseline", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("name", "version", name="uq_experiments_name_version"),
 )
 
@@ -72,7 +75,10 @@ trials = sa.Table(
     # Monotonic change marker (see storage.sqlfunctions.change_seq): readers fetch only the
     # rows whose marker moved since their last read.
     sa.Column("change_seq", sa.BigInteger, nullable=False),
+    # 1, 2, 3, ... per experiment in creation order: what people read (storage.numbers).
+    sa.Column("number", sa.Integer, nullable=False),
     sa.UniqueConstraint("experiment_id", "params_hash", name="uq_trials_experiment_params"),
+    sa.Index("uq_trials_experiment_number", "experiment_id", "number", unique=True),
     sa.Index("ix_trials_experiment_status", "experiment_id", "status", "id"),
     sa.Index("ix_trials_experiment_change", "experiment_id", "change_seq"),
     sa.Index("ix_trials_change_seq", "change_seq"),

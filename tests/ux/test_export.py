@@ -10,17 +10,27 @@ from typing import Any
 from orionlite.cli import run
 from orionlite.cli.export import export_command
 from orionlite.experiment import Experiment
-from orionlite.exporting import worker_host
+from orionlite.exporting import iso_time, worker_host
 from orionlite.records import TrialRecord
+
+_TIMES = ("created_at", "started_at", "ended_at")
 
 
 def _parse(text: str, column: str) -> Any:
     """Read one CSV cell back into the type the database holds."""
     if text == "":
         return None
-    if column in ("id", "attempt", "retries", "exit_code", "parent_trial_id", "params.layers"):
+    if column in (
+        "id",
+        "number",
+        "attempt",
+        "retries",
+        "exit_code",
+        "parent_trial_id",
+        "params.layers",
+    ):
         return int(text)
-    if column in ("status", "worker", "host", "error", "params.opt"):
+    if column in ("status", "worker", "host", "error", "params.opt", *_TIMES):
         return text
     return float(text)
 
@@ -29,6 +39,7 @@ def _expected_row(trial: TrialRecord) -> dict[str, Any]:
     others = {r["name"]: r["value"] for r in trial.results or [] if r["type"] != "objective"}
     return {
         "id": trial.id,
+        "number": trial.number,
         "status": trial.status.value,
         "objective": trial.objective,
         **{f"params.{name}": value for name, value in trial.params.items()},
@@ -40,9 +51,9 @@ def _expected_row(trial: TrialRecord) -> dict[str, Any]:
         "parent_trial_id": trial.parent_trial_id,
         "exit_code": trial.exit_code,
         "error": trial.error,
-        "created_at": trial.created_at,
-        "started_at": trial.started_at,
-        "ended_at": trial.ended_at,
+        "created_at": iso_time(trial.created_at),
+        "started_at": iso_time(trial.started_at),
+        "ended_at": iso_time(trial.ended_at),
         "duration": trial.duration,
     }
 
@@ -55,7 +66,15 @@ def test_csv_round_trip_equals_the_database(
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     header = out.read_text().splitlines()[0].split(",")
-    assert header[:6] == ["id", "status", "objective", "params.lr", "params.layers", "params.opt"]
+    assert header[:7] == [
+        "id",
+        "number",
+        "status",
+        "objective",
+        "params.lr",
+        "params.layers",
+        "params.opt",
+    ]
     assert "results.accuracy" in header and "results.loss" not in header
     trials = quadratic_experiment.storage.trials(quadratic_experiment.id)
     assert len(rows) == len(trials) == 21
@@ -88,5 +107,18 @@ def test_csv_to_stdout_with_format_option(sqlite_quadratic: Experiment, capsys: 
     code = run(export_command, ["-n", "quad", "--storage", db_url, "--format", "csv"])
     assert code == 0
     out = capsys.readouterr().out
-    assert out.startswith("id,status,objective,params.lr,")
+    assert out.startswith("id,number,status,objective,params.lr,")
     assert len(list(csv.DictReader(io.StringIO(out)))) == 21
+
+
+def test_times_are_iso_8601_with_a_timezone(sqlite_quadratic: Experiment, capsys: Any) -> None:
+    from datetime import datetime
+
+    db_url = sqlite_quadratic.storage.url
+    assert run(export_command, ["-n", "quad", "--storage", db_url, "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)[0]
+    trial = sqlite_quadratic.storage.trials(sqlite_quadratic.id)[0]
+    for column in _TIMES:
+        parsed = datetime.fromisoformat(record[column])
+        assert parsed.utcoffset() is not None and record[column].endswith("+00:00")
+        assert abs(parsed.timestamp() - getattr(trial, column)) < 1e-5
