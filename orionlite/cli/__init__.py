@@ -23,6 +23,7 @@ COMMANDS = {
     "export": "orionlite.cli.export:export_command",
     "plot": "orionlite.cli.plot:plot_command",
     "db": "orionlite.cli.db:db_group",
+    "dashboard": "orionlite.cli.dashboard:dashboard_command",
 }
 
 EXIT_INTERRUPTED = 130

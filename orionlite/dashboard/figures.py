@@ -1,0 +1,120 @@
+"""The data of the experiment page's plots, bounded in size whatever the history's.
+
+The browser draws them with plotly.js; this module only decides what to send: the
+best-so-far steps and a sample of points, a sample of lines for parallel coordinates, and
+importances fitted on a sample (``orionlite.sampling``), so a page of a 100,000-trial
+experiment loads as fast as one of 1,000.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orionlite.records import ExperimentRecord, TrialRecord
+from orionlite.sampling import evenly
+from orionlite.space import Space
+
+# Points of the objective scatter under the best-so-far curve.
+MAX_POINTS = 2000
+
+
+def curve(points: Sequence[tuple[float, float, int]]) -> dict[str, Any]:
+    """Best-so-far over time: every improvement (few), and at most MAX_POINTS of the
+    objectives themselves. ``points`` are (ended_at, objective, id) in completion order."""
+    best = math.inf
+    steps: list[tuple[float, float, int]] = []
+    for ended, objective, trial_id in points:
+        if objective < best:
+            best = objective
+            steps.append((ended, objective, trial_id))
+    if steps and points:
+        steps.append((points[-1][0], best, steps[-1][2]))  # the line runs to the last trial
+    sample = evenly(points, MAX_POINTS)
+    return {
+        "total": len(points),
+        "best": {
+            "x": [p[0] for p in steps],
+            "y": [p[1] for p in steps],
+            "id": [p[2] for p in steps],
+        },
+        "points": {
+            "x": [p[0] for p in sample],
+            "y": [p[1] for p in sample],
+            "id": [p[2] for p in sample],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class _Plotted:
+    """What orionlite.plotting reads of an experiment: its name and search space."""
+
+    name: str
+    space: Space
+
+
+def _plotted(record: ExperimentRecord) -> Any:
+    return _Plotted(record.name, Space.from_json(record.space))
+
+
+def parallel(record: ExperimentRecord, trials: Sequence[TrialRecord], total: int) -> dict[str, Any]:
+    """Plotly parcoords dimensions for a sample of completed trials."""
+    from orionlite.plotting import axes
+
+    dimensions: list[dict[str, Any]] = []
+    for axis in axes(_plotted(record), trials):
+        entry: dict[str, Any] = {
+            "label": axis.name + (" (log10)" if axis.log else ""),
+            "values": axis.values,
+            "range": list(axis.bounds),
+        }
+        if axis.categories is not None:
+            entry["tickvals"] = list(range(len(axis.categories)))
+            entry["ticktext"] = [str(option) for option in axis.categories]
+        dimensions.append(entry)
+    objectives = [trial.objective for trial in trials]
+    dimensions.append({"label": "objective", "values": objectives})
+    return {"dimensions": dimensions, "color": objectives, "shown": len(trials), "total": total}
+
+
+class ImportanceCache:
+    """Importances per experiment, refitted only when the completed count moved by a
+    tenth: a fit takes about a second, and a page polls far more often."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_experiment: dict[int, tuple[int, dict[str, Any]]] = {}
+
+    def get(
+        self, record: ExperimentRecord, total: int, load: Any
+    ) -> dict[str, Any]:
+        with self._lock:
+            cached = self._by_experiment.get(record.id)
+        if cached is not None and abs(total - cached[0]) <= cached[0] // 10:
+            return cached[1]
+        trials: list[TrialRecord] = load()
+        result = importance(record, trials, total)
+        with self._lock:
+            self._by_experiment[record.id] = (total, result)
+        return result
+
+
+def importance(record: ExperimentRecord, trials: Sequence[TrialRecord], total: int) -> dict[str, Any]:
+    from orionlite.errors import OrionliteError
+    from orionlite.plotting import importances
+
+    try:
+        scores = sorted(importances(_plotted(record), trials).items(), key=lambda item: item[1])
+    except OrionliteError as exc:
+        return {"names": [], "values": [], "message": exc.message, "total": total}
+    return {
+        "names": [name for name, _ in scores],
+        "values": [value for _, value in scores],
+        "message": "",
+        "fitted": len(trials),
+        "total": total,
+    }
