@@ -77,5 +77,7 @@ def serve(
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
     try:
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: stopping is normal
+        pass
     finally:
         sock.close()
