@@ -107,7 +107,7 @@ class Dashboard:
     # -- experiments ----------------------------------------------------------------------
 
     def experiments_page(self, request: Request) -> Response:
-        changed, watermark = self.storage.changed("")
+        _, watermark = self.storage.changed("")
         return self.render(
             "experiments.html",
             rows=views.branch_tree(self.storage.overview()),
@@ -280,6 +280,7 @@ def create_app(storage_url: str | None, base_url: str = "") -> Starlette:
             return RedirectResponse(prefix + "/")
 
         routes = [Mount(prefix, routes=routes), Route("/", to_prefix)]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield

@@ -89,9 +89,7 @@ class ImportanceCache:
         self._lock = threading.Lock()
         self._by_experiment: dict[int, tuple[int, dict[str, Any]]] = {}
 
-    def get(
-        self, record: ExperimentRecord, total: int, load: Any
-    ) -> dict[str, Any]:
+    def get(self, record: ExperimentRecord, total: int, load: Any) -> dict[str, Any]:
         with self._lock:
             cached = self._by_experiment.get(record.id)
         if cached is not None and abs(total - cached[0]) <= cached[0] // 10:
@@ -103,7 +101,9 @@ class ImportanceCache:
         return result
 
 
-def importance(record: ExperimentRecord, trials: Sequence[TrialRecord], total: int) -> dict[str, Any]:
+def importance(
+    record: ExperimentRecord, trials: Sequence[TrialRecord], total: int
+) -> dict[str, Any]:
     from orionlite.errors import OrionliteError
     from orionlite.plotting import importances
 

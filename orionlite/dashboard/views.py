@@ -28,7 +28,7 @@ def branch_tree(records: Sequence[Any]) -> list[tuple[Any, int]]:
     child (a branch or a later version) right under its parent."""
 
     def record_of(item: Any) -> ExperimentRecord:
-        return item.record if hasattr(item, "record") else item  # type: ignore[no-any-return]
+        return item.record if hasattr(item, "record") else item
 
     ids = {record_of(item).id for item in records}
     children: dict[int | None, list[Any]] = {}

@@ -160,7 +160,7 @@ class ReadOnlyStorage:
             )
             .order_by(trials.c.ended_at, trials.c.id)
         )
-        return self._read(lambda c: [tuple(row) for row in c.execute(statement)])  # type: ignore[misc]
+        return self._read(lambda c: [tuple(row) for row in c.execute(statement)])
 
     def completed_sample(self, experiment_id: int, limit: int, best: int) -> list[TrialRecord]:
         """At most ``limit`` completed trials: the ``best`` lowest objectives and an even
@@ -203,9 +203,7 @@ class ReadOnlyStorage:
         def work(connection: sa.Connection) -> Changes:
             changed, after = queries.select_changed_trials(connection, experiment_id, mark)
             counts = (
-                _all_statuses(queries.count_by_status(connection, experiment_id))
-                if changed
-                else {}
+                _all_statuses(queries.count_by_status(connection, experiment_id)) if changed else {}
             )
             return Changes(changed, encode_watermark(self.dialect, after), counts)
 
@@ -278,15 +276,11 @@ def _overview(connection: sa.Connection) -> list[ExperimentOverview]:
     for experiment_id, status, n in connection.execute(grouped):
         counts.setdefault(experiment_id, {})[status] = n
     now = sa.select(db_now()).scalar_subquery()
-    live = sa.and_(
-        trials.c.status == TrialStatus.RESERVED.value, trials.c.lease_expires_at > now
-    )
+    live = sa.and_(trials.c.status == TrialStatus.RESERVED.value, trials.c.lease_expires_at > now)
     summary = sa.select(
         trials.c.experiment_id,
         # Objectives are minimised: the best is the lowest (see dashboard.views.best_label).
-        sa.func.min(
-            sa.case((trials.c.status == TrialStatus.COMPLETED.value, trials.c.objective))
-        ),
+        sa.func.min(sa.case((trials.c.status == TrialStatus.COMPLETED.value, trials.c.objective))),
         sa.func.count(sa.distinct(sa.case((live, trials.c.reserved_by)))),
         sa.func.max(trials.c.created_at),
         sa.func.max(trials.c.started_at),
@@ -327,9 +321,9 @@ def _filters(experiment_id: int, query: TrialQuery) -> list[sa.ColumnElement[boo
             where.append(value <= query.high)
     text = query.text.strip()
     if text:
-        pattern = "%" + "".join(
-            _LIKE_ESCAPE + char if char in "%_\\" else char for char in text
-        ) + "%"
+        pattern = (
+            "%" + "".join(_LIKE_ESCAPE + char if char in "%_\\" else char for char in text) + "%"
+        )
         matches: list[sa.ColumnElement[bool]] = [
             sa.cast(trials.c.params, sa.Text).ilike(pattern, escape=_LIKE_ESCAPE),
             trials.c.reserved_by.ilike(pattern, escape=_LIKE_ESCAPE),

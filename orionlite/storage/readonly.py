@@ -81,9 +81,7 @@ def _sqlite_engine(sa_url: sa.URL, display: str) -> sa.Engine:
                 hint="Start a hunt with this --storage first, or point --storage at the file "
                 "the workers use. The dashboard never creates a database.",
             )
-        connection = sqlite3.connect(
-            uri, uri=True, timeout=READ_TIMEOUT_S, check_same_thread=False
-        )
+        connection = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_S, check_same_thread=False)
         connection.isolation_level = None  # autocommit: no transaction is ever left open
         return connection
 

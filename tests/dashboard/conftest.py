@@ -19,7 +19,10 @@ from dashboard_helpers import Dashboard, chromium_path
 
 
 @pytest.fixture
-def start_dashboard(cli: Any) -> Iterator[Any]:
+def start_dashboard(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Starts dashboards in the test's folder, with its ``cli`` (both backends) or else
+    its ``sqlite_cli``; any still running at the end are stopped."""
+    cli = request.getfixturevalue("cli" if "cli" in request.fixturenames else "sqlite_cli")
     started: list[Dashboard] = []
 
     def start(*args: str, storage: str | None = None) -> Dashboard:
@@ -57,11 +60,11 @@ def page(browser: Any, tmp_path: Path) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     problems: list[str] = []
-    opened.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    opened.on(
+        "dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss())
+    )
     opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     opened.problems = problems
     yield opened
     context.close()
     assert not problems, problems
-
-

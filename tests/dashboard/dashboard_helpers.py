@@ -63,6 +63,11 @@ class Dashboard:
             command += ["--storage", storage]
         self.process = cli.start("orionlite", *command)
         self.url = self._address()
+        # Serving (Ctrl-C handled by the server) once a request is answered.
+        deadline = time.monotonic() + 30
+        while self.get("static/dashboard.css")[0] != 200:
+            assert time.monotonic() < deadline, "the dashboard answers no request"
+            time.sleep(0.05)
 
     def _address(self) -> str:
         deadline = time.monotonic() + 60
@@ -85,6 +90,8 @@ class Dashboard:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
+        except urllib.error.URLError as exc:
+            return 0, str(exc)
 
     def stop(self) -> str:
         """Ctrl-C, as a user stops it; it must exit cleanly. Returns its stderr."""

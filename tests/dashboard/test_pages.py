@@ -70,7 +70,7 @@ def test_experiments_to_trial_in_a_browser_changes_nothing(
     expect(page).to_have_url(re.compile(r"sort=objective"))
     objectives = _objectives(page)
     assert objectives == sorted(objectives) and len(objectives) == 6
-    page.check('input[name=desc]')
+    page.check("input[name=desc]")
     page.locator("#apply-filters").click()
     assert _objectives(page) == sorted(objectives, reverse=True)
     page.select_option("select[name=param]", "x")
