@@ -81,9 +81,13 @@ def parallel(record: ExperimentRecord, trials: Sequence[TrialRecord], total: int
     return {"dimensions": dimensions, "color": objectives, "shown": len(trials), "total": total}
 
 
+# Bins per numeric dimension when measuring how much of the objective's variance it explains.
+IMPORTANCE_BINS = 10
+
+
 class ImportanceCache:
-    """Importances per experiment, refitted only when the completed count moved by a
-    tenth: a fit takes about a second, and a page polls far more often."""
+    """Importances per experiment, computed again only when the completed count moved by
+    a tenth: pages poll far more often than the ranking changes."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -104,16 +108,43 @@ class ImportanceCache:
 def importance(
     record: ExperimentRecord, trials: Sequence[TrialRecord], total: int
 ) -> dict[str, Any]:
-    from orionlite.errors import OrionliteError
-    from orionlite.plotting import importances
+    """Each parameter's main effect: the share of the objective's variance explained by
+    the parameter alone (its values in quantile bins, or by option), normalised to sum 1.
 
-    try:
-        scores = sorted(importances(_plotted(record), trials).items(), key=lambda item: item[1])
-    except OrionliteError as exc:
-        return {"names": [], "values": [], "message": exc.message, "total": total}
+    Not the random forest of ``orionlite plot --kind importance``: scikit-learn would
+    triple the dashboard's memory (70 to 200 MB) and take seconds per refresh, while this
+    takes milliseconds and ranks clear effects the same (docs/decisions/0042-dashboard-importance.md).
+    """
+    import numpy as np
+
+    from orionlite.plotting import axes
+
+    if len(trials) < 2:
+        message = f"Importance needs at least 2 completed trials; there are {len(trials)}."
+        return {"names": [], "values": [], "message": message, "total": total}
+    target = np.array([float(trial.objective or 0.0) for trial in trials])
+    spread = float(target.var())
+    scores: dict[str, float] = {}
+    for axis in axes(_plotted(record), trials):
+        values = np.array(axis.values, dtype=float)
+        if axis.categories is not None:
+            groups = values.round().astype(int)
+        else:
+            edges = np.unique(np.quantile(values, np.linspace(0, 1, IMPORTANCE_BINS + 1)[1:-1]))
+            groups = np.searchsorted(edges, values, side="right")
+        explained = 0.0
+        for group in np.unique(groups):
+            members = target[groups == group]
+            explained += len(members) * float((members.mean() - target.mean()) ** 2)
+        scores[axis.name] = explained / len(target) / spread if spread > 0 else 0.0
+    norm = sum(scores.values())
+    ranked = sorted(
+        ((name, value / norm if norm > 0 else 0.0) for name, value in scores.items()),
+        key=lambda item: item[1],
+    )
     return {
-        "names": [name for name, _ in scores],
-        "values": [value for _, value in scores],
+        "names": [name for name, _ in ranked],
+        "values": [value for _, value in ranked],
         "message": "",
         "fitted": len(trials),
         "total": total,

@@ -24,11 +24,13 @@ CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 SCREENSHOTS_ENV = "ORIONLITE_SCREENSHOTS_DIR"
 
 TRIAL_SCRIPT = """
-import sys, time
+import os, sys, time
 from orionlite import report_results
 args = dict(arg.lstrip("-").split("=", 1) for arg in sys.argv[1:])
 x, y = float(args["x"]), float(args["y"])
 time.sleep(float(args.get("sleep", "0")))
+while "gate" in args and not os.path.exists(args["gate"]):  # held until the test opens it
+    time.sleep(0.05)
 print(f"training with x={x} y={y} <b>not bold</b>")
 print("epoch 1 <script>alert('stdout')</script>", file=sys.stderr)
 report_results([

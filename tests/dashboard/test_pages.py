@@ -126,7 +126,9 @@ def test_experiments_to_trial_in_a_browser_changes_nothing(
 def test_pages_update_while_a_worker_finishes_trials(
     cli: Any, start_dashboard: Any, page: Any, tmp_path: Path
 ) -> None:
-    hunt(cli, "live", 2, "--sleep=0.4")
+    gate = tmp_path / "gate"
+    gate.touch()
+    hunt(cli, "live", 2, "--sleep=0.2", f"--gate={gate}")
     dashboard = start_dashboard()
     page.set_default_timeout(60_000)
     page.goto(dashboard.url)
@@ -139,18 +141,22 @@ def test_pages_update_while_a_worker_finishes_trials(
     listed = overview.locator('#experiment-rows td[data-status="completed"]')
     expect(listed).to_have_text("2")
 
+    gate.unlink()
     script = write_script(cli.cwd)
     worker = cli.start(
-        "hunt", "-n", "live", "--max-trials", "7", "--",
-        cli.python, script, "--x~uniform(0, 1)", "--y~loguniform(0.1, 10)", "--sleep=0.4",
+        "hunt", "-n", "live", "--max-trials", "7", "--", cli.python, script,
+        "--x~uniform(0, 1)", "--y~loguniform(0.1, 10)", "--sleep=0.2", f"--gate={gate}",
     )  # fmt: skip
     try:
-        # A trial the worker holds shows as reserved before it completes.
+        # The trial the worker holds (its script waits for the gate) shows as reserved.
         expect(page.locator('#counts b[data-status="reserved"]')).to_have_text("1")
+        expect(listed).to_have_text("2")
+        gate.touch()
         expect(completed).to_have_text("7")
         expect(page.locator("#trials-table tbody tr")).to_have_count(7)
         expect(listed).to_have_text("7")
     finally:
+        gate.touch()
         _, stderr = worker.communicate(timeout=120)
     assert worker.returncode == 0, stderr
     assert page.evaluate("window.notReloaded") is True

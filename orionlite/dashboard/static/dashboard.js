@@ -64,7 +64,7 @@ var orionliteDashboard = (function () {
     return getJSON(cfg.base + "/api/experiments/" + cfg.experiment + "/curve").then(function (data) {
       var points = {
         x: seconds(data.points.x), y: data.points.y, text: data.points.id.map(function (i) { return "trial " + i; }),
-        mode: "markers", type: "scattergl", name: "objective", marker: { size: 4, opacity: 0.5 },
+        mode: "markers", type: "scatter", name: "objective", marker: { size: 4, opacity: 0.5 },
       };
       var best = {
         x: seconds(data.best.x), y: data.best.y, mode: "lines", line: { shape: "hv", width: 2.5 },
@@ -166,3 +166,6 @@ var orionliteDashboard = (function () {
 
   return { experiments: experiments, experiment: experiment, trial: trial };
 })();
+
+// Deferred: runs once the page is parsed, for the page its script tag names.
+orionliteDashboard[document.currentScript.dataset.page]();
