@@ -110,9 +110,7 @@ def pages(url: str, n: int, browser: Any) -> dict[str, Any]:
         result: dict[str, Any] = {"trials": n}
         result["experiments"] = first_paint(browser, address, "", plots=False)
         runs = [first_paint(browser, address, "experiments/1", plots=True) for _ in range(3)]
-        result["experiment"] = {
-            key: statistics.median(run[key] for run in runs) for key in runs[0]
-        }
+        result["experiment"] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         result["table"] = {
             label: statistics.median(
                 fetch_s(address, f"experiments/1/trials?{query}") for _ in range(5)
@@ -120,8 +118,7 @@ def pages(url: str, n: int, browser: Any) -> dict[str, Any]:
             for label, query in TABLE_QUERIES.items()
         }
         result["changes_poll_s"] = statistics.median(
-            fetch_s(address, "api/experiments/1/changes?since=" + _mark(address))
-            for _ in range(5)
+            fetch_s(address, "api/experiments/1/changes?since=" + _mark(address)) for _ in range(5)
         )
         result["peak_rss_mb"] = peak_rss_mb(pid)
     return result
@@ -158,8 +155,8 @@ def load(url: str, trials: int, repeat: int, browser: Any, folder: Path) -> dict
             overview.goto(address)
             rate_holder: list[float] = []
 
-            def run(index: int = i) -> None:
-                rate_holder.append(hunt_rate(url, f"watched{index}", trials, folder))
+            def run(index: int = i, into: list[float] = rate_holder) -> None:
+                into.append(hunt_rate(url, f"watched{index}", trials, folder))
 
             thread = threading.Thread(target=run)
             thread.start()
@@ -232,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(results: dict[str, Any]) -> None:
-    print("\nbackend     trials  1st paint /  exp. page  plots   table (3 queries, s)       poll   RSS MB")
+    print(
+        "\nbackend     trials  1st paint /  exp. page  plots   table (3 queries, s)       poll   RSS MB"
+    )
     for row in results["pages"]:
         table = " ".join(f"{value:.3f}" for value in row["table"].values())
         print(

@@ -113,7 +113,8 @@ def importance(
 
     Not the random forest of ``orionlite plot --kind importance``: scikit-learn would
     triple the dashboard's memory (70 to 200 MB) and take seconds per refresh, while this
-    takes milliseconds and ranks clear effects the same (docs/decisions/0042-dashboard-importance.md).
+    takes milliseconds and ranks clear effects the same
+    (docs/decisions/0042-dashboard-importance.md).
     """
     import numpy as np
 
