@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(results: dict[str, Any]) -> None:
     print(
-        "\nbackend     trials  1st paint /  exp. page  plots   table (3 queries, s)       poll   RSS MB"
+        "\nbackend     trials  1st paint /  exp. page  plots   table (3 queries, s)"
+        "       poll   RSS MB"
     )
     for row in results["pages"]:
         table = " ".join(f"{value:.3f}" for value in row["table"].values())
