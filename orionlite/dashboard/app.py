@@ -176,8 +176,11 @@ class Dashboard:
         record = self._experiment(request)
         changes = self.storage.changes(record.id, request.query_params.get("since", ""))
         best = self.storage.best_trial(record.id) if changes.trials else None
+        if changes.overflow:
+            best = self.storage.best_trial(record.id)
         return {
             "watermark": changes.watermark,
+            "overflow": changes.overflow,
             "counts": changes.counts,
             "best": None if best is None else {"id": best.id, "objective": best.objective},
             "trials": [

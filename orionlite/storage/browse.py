@@ -34,6 +34,8 @@ SORT_COLUMNS = {
     "worker": trials.c.reserved_by,
 }
 MAX_PAGE_SIZE = 500
+# Changed rows a live update reads at most; beyond, the page redraws (Changes.overflow).
+MAX_CHANGES = 500
 _LIKE_ESCAPE = "\\"
 
 
@@ -86,6 +88,7 @@ class Changes:
     trials: list[TrialRecord]
     watermark: str
     counts: dict[str, int] = field(default_factory=dict)
+    overflow: bool = False
 
 
 class ReadOnlyStorage:
@@ -195,12 +198,22 @@ class ReadOnlyStorage:
 
     def changes(self, experiment_id: int, since: str) -> Changes:
         """The experiment's trials changed since ``since`` (the workers' change markers),
-        with fresh status counts when anything changed."""
+        with fresh status counts when anything changed. More than MAX_CHANGES changed
+        rows (a page left asleep for hours) are not read: ``overflow`` tells the page to
+        redraw from its bounded reads instead."""
         mark = decode_watermark(self.dialect, since)
         if mark == 0:  # no watermark: a reader starts from now, never from the beginning
             return Changes([], self.watermark())
+        moved = sa.and_(trials.c.experiment_id == experiment_id, _moved(mark))
+        how_many = sa.select(sa.func.count()).select_from(
+            sa.select(trials.c.id).where(moved).limit(MAX_CHANGES + 1).subquery()
+        )
 
         def work(connection: sa.Connection) -> Changes:
+            if connection.execute(how_many).scalar_one() > MAX_CHANGES:
+                now = self.watermark()  # before the counts: nothing is missed
+                counts = _all_statuses(queries.count_by_status(connection, experiment_id))
+                return Changes([], now, counts, overflow=True)
             changed, after = queries.select_changed_trials(connection, experiment_id, mark)
             counts = (
                 _all_statuses(queries.count_by_status(connection, experiment_id)) if changed else {}
@@ -215,11 +228,7 @@ class ReadOnlyStorage:
         ``ix_trials_change_seq`` and a count of the few experiments."""
         mark_text, _, count_text = since.partition("/")
         mark = decode_watermark(self.dialect, mark_text)
-        horizon, unseen = mark if isinstance(mark, tuple) else (mark, ())
-        moved = trials.c.change_seq >= horizon
-        if unseen:
-            moved = sa.or_(moved, trials.c.change_seq.in_(list(unseen)))
-        probe = sa.select(trials.c.id).where(moved).limit(1)
+        probe = sa.select(trials.c.id).where(_moved(mark)).limit(1)
         state = sa.select(
             read_horizon(),
             read_in_progress(),
@@ -257,6 +266,15 @@ def decode_watermark(dialect: str, text: str) -> queries.Watermark:
     if dialect == "postgresql":
         return values[0], tuple(values[1:])
     return values[0]
+
+
+def _moved(mark: queries.Watermark) -> sa.ColumnElement[bool]:
+    """Rows whose change marker is past ``mark`` (see sqlfunctions.change_seq)."""
+    horizon, unseen = mark if isinstance(mark, tuple) else (mark, ())
+    moved = trials.c.change_seq >= horizon
+    if unseen:
+        moved = sa.or_(moved, trials.c.change_seq.in_(list(unseen)))
+    return moved
 
 
 def _all_statuses(found: dict[str, int]) -> dict[str, int]:

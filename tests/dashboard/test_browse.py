@@ -12,6 +12,7 @@ from orionlite.experiment import ExperimentSettings, build_experiment
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.space import Space, hash_params
 from orionlite.storage import Storage
+from orionlite.storage import browse
 from orionlite.storage.browse import ReadOnlyStorage, TrialQuery
 
 OPTIONS = ("relu", "tanh", "gelu")
@@ -113,7 +114,7 @@ def test_trials_table_is_sorted_filtered_and_paged_by_the_database(
 
 
 def test_overview_sample_and_changes(
-    filled: tuple[Storage, int, list[TrialRecord]], db_url: str
+    filled: tuple[Storage, int, list[TrialRecord]], db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     storage, experiment_id, trials = filled
     reader = ReadOnlyStorage(db_url)
@@ -145,6 +146,16 @@ def test_overview_sample_and_changes(
     assert changes.counts["completed"] == 22
     assert reader.changes(experiment_id, changes.watermark).trials == []
     assert reader.changed(mark)[0]
+
+    # Past MAX_CHANGES changed rows, nothing is read but the counts and a new watermark.
+    monkeypatch.setattr(browse, "MAX_CHANGES", 1)
+    since = changes.watermark
+    for i in (100, 101):
+        _add(storage, experiment_id, i, TrialStatus.COMPLETED)
+    overflow = reader.changes(experiment_id, since)
+    assert overflow.overflow and overflow.trials == []
+    assert overflow.counts["completed"] == 24
+    assert reader.changes(experiment_id, overflow.watermark).trials == []
     reader.close()
 
 

@@ -120,7 +120,7 @@ var orionliteDashboard = (function () {
       var url = cfg.base + "/api/experiments/" + cfg.experiment + "/changes?since=" + encodeURIComponent(watermark);
       return getJSON(url).then(function (data) {
         watermark = data.watermark;
-        if (!data.trials.length) {
+        if (!data.trials.length && !data.overflow) {
           if (plotsStale && !plotsBusy && Date.now() - lastPlots > 10000) drawAll();
           return null;
         }
@@ -134,6 +134,7 @@ var orionliteDashboard = (function () {
           link.textContent = Number(data.best.objective).toPrecision(6).replace(/\.?0+$/, "") + " (trial " + data.best.id + ")";
           bestLink.replaceChildren(link);
         }
+        if (data.overflow) lastPlots = 0; // too much changed to read: redraw everything
         var done = data.trials.filter(function (t) { return t.status === "completed" && t.objective !== null; });
         if (done.length && document.getElementById("plot-curve").data) {
           Plotly.extendTraces("plot-curve", {
