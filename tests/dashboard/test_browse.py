@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from orionlite.experiment import ExperimentSettings, build_experiment
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.space import Space, hash_params
-from orionlite.storage import Storage
-from orionlite.storage import browse
+from orionlite.storage import Storage, browse
 from orionlite.storage.browse import ReadOnlyStorage, TrialQuery
 
 OPTIONS = ("relu", "tanh", "gelu")
