@@ -131,7 +131,9 @@ def importance(
         if axis.categories is not None:
             groups = values.round().astype(int)
         else:
-            edges = np.unique(np.quantile(values, np.linspace(0, 1, IMPORTANCE_BINS + 1)[1:-1]))
+            # At least 5 trials a bin: a bin per trial would "explain" everything.
+            bins = max(2, min(IMPORTANCE_BINS, len(trials) // 5))
+            edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
             groups = np.searchsorted(edges, values, side="right")
         explained = 0.0
         for group in np.unique(groups):

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-# Set to a folder to keep the screenshots there too (docs/images is made this way).
-SCREENSHOTS_ENV = "ORIONLITE_SCREENSHOTS_DIR"
+# A folder to keep the screenshots in too (docs/images is made this way); read at import,
+# as the tests' own environment is cleared of ORIONLITE_ settings.
+KEEP_SCREENSHOTS = os.environ.get("ORIONLITE_SCREENSHOTS_DIR", "")
 
 TRIAL_SCRIPT = """
 import os, sys, time
@@ -128,10 +129,9 @@ def screenshot(page: Any, folder: Path, name: str) -> Path:
     path = folder / "screenshots" / f"{name}.png"
     path.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
-    keep = os.environ.get(SCREENSHOTS_ENV)
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(keep) / path.name)
+    if KEEP_SCREENSHOTS:
+        Path(KEEP_SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(KEEP_SCREENSHOTS) / path.name)
     assert path.stat().st_size > 10_000
     return path
 
