@@ -180,7 +180,7 @@ class ReadOnlyStorage:
             ).scalar_one()
             top = sa.select(trials).where(completed).order_by(trials.c.objective, trials.c.id)
             rows = {row.id: row for row in connection.execute(top.limit(best))}
-            step = max(1, -(-int(total) // max(1, limit - best)))
+            step = 1 if total <= limit else -(-int(total) // max(1, limit - best))
             spread = sa.select(trials).where(completed, trials.c.id % step == 0)
             for row in connection.execute(spread.limit(limit - len(rows))):
                 rows.setdefault(row.id, row)

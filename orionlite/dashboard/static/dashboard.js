@@ -74,16 +74,53 @@ var orionliteDashboard = (function () {
     });
   }
 
+  // Parallel coordinates as SVG polylines: plotly's parcoords needs WebGL, which takes
+  // seconds for 1,000 lines where the browser has no GPU. Lines are grouped into a few
+  // traces by objective (dark = low = good), the best trial on top in red.
+  var PALETTE = ["#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39", "#fde725"];
+
   function drawParallel(cfg) {
     return getJSON(cfg.base + "/api/experiments/" + cfg.experiment + "/parallel").then(function (data) {
       document.getElementById("parallel-note").textContent =
         data.shown < data.total ? "(" + data.shown + " of " + data.total + " completed trials: the best and an even spread)" : "(" + data.total + " completed trials)";
       if (!data.total) return null;
-      var trace = {
-        type: "parcoords", dimensions: data.dimensions,
-        line: { color: data.color, colorscale: "Viridis", reversescale: true, showscale: true },
-      };
-      return Plotly.react("plot-parallel", [trace], Object.assign({}, layout, { margin: { l: 60, r: 60, t: 40, b: 20 } }), plotConfig);
+      var dims = data.dimensions.map(function (dim) {
+        var numbers = dim.values.filter(function (v) { return v !== null; });
+        var range = dim.range || [Math.min.apply(null, numbers), Math.max.apply(null, numbers)];
+        if (!(range[1] > range[0])) range = [range[0] - 0.5, range[0] + 0.5];
+        return { dim: dim, low: range[0], high: range[1] };
+      });
+      function height(d, value) { return value === null ? null : (value - d.low) / (d.high - d.low); }
+      var objectives = data.color;
+      var lo = Math.min.apply(null, objectives), hi = Math.max.apply(null, objectives);
+      var groups = PALETTE.map(function () { return { x: [], y: [] }; });
+      var best = 0;
+      objectives.forEach(function (objective, i) {
+        if (objective < objectives[best]) best = i;
+        var share = hi > lo ? (objective - lo) / (hi - lo) : 0;
+        var group = groups[Math.min(PALETTE.length - 1, Math.floor(share * PALETTE.length))];
+        dims.forEach(function (d, axis) { group.x.push(axis); group.y.push(height(d, d.dim.values[i])); });
+        group.x.push(null); group.y.push(null);
+      });
+      var traces = groups.map(function (group, g) {
+        return { x: group.x, y: group.y, mode: "lines", type: "scatter", hoverinfo: "skip",
+                 line: { color: PALETTE[g], width: 1 }, opacity: 0.5, showlegend: false };
+      }).reverse();  // the best group drawn last, on top
+      traces.push({ x: dims.map(function (d, axis) { return axis; }), y: dims.map(function (d) { return height(d, d.dim.values[best]); }),
+                    mode: "lines+markers", type: "scatter", line: { color: "#d62728", width: 3 }, name: "best", showlegend: false });
+      var annotations = [], shapes = [];
+      dims.forEach(function (d, axis) {
+        shapes.push({ type: "line", x0: axis, x1: axis, y0: 0, y1: 1, line: { color: "#444", width: 1 } });
+        annotations.push({ x: axis, y: 1.1, text: d.dim.label, showarrow: false, font: { size: 11 } });
+        var ticks = d.dim.tickvals ? d.dim.tickvals.map(function (v, k) { return [v, d.dim.ticktext[k]]; })
+                                   : [[d.low, Number(d.low).toPrecision(3)], [d.high, Number(d.high).toPrecision(3)]];
+        ticks.forEach(function (tick) {
+          annotations.push({ x: axis, y: height(d, tick[0]), text: String(tick[1]), showarrow: false, xanchor: "left", xshift: 3, font: { size: 9, color: "#555" } });
+        });
+      });
+      var frame = { margin: { l: 20, r: 40, t: 30, b: 10 }, shapes: shapes, annotations: annotations,
+                    xaxis: { visible: false, range: [-0.1, dims.length - 0.6] }, yaxis: { visible: false, range: [-0.05, 1.15] } };
+      return Plotly.react("plot-parallel", traces, frame, plotConfig);
     });
   }
 
