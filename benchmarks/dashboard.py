@@ -80,6 +80,12 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def fetch_s(address: str, path: str) -> float:
     start = time.perf_counter()
     with urllib.request.urlopen(address + path, timeout=60) as response:
@@ -148,10 +154,10 @@ def hunt_rate(url: str, name: str, trials: int, folder: Path) -> float:
 
 def load(url: str, trials: int, repeat: int, browser: Any, folder: Path) -> dict[str, Any]:
     """trials/s of an 8-worker hunt alone and with the dashboard open on its page."""
-    alone, watched = [], []
+    alone, watched, busy = [], [], []
     for i in range(repeat):
         alone.append(hunt_rate(url, f"alone{i}", trials, folder))
-        with dashboard(url) as (address, _):
+        with dashboard(url) as (address, pid):
             # The experiment does not exist yet: show the list, then follow the new one.
             page = browser.new_page()
             page.goto(address)
@@ -163,6 +169,7 @@ def load(url: str, trials: int, repeat: int, browser: Any, folder: Path) -> dict
                 into.append(hunt_rate(url, f"watched{index}", trials, folder))
 
             thread = threading.Thread(target=run)
+            cpu_before, wall_before = cpu_s(pid), time.perf_counter()
             thread.start()
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and thread.is_alive():
@@ -174,6 +181,7 @@ def load(url: str, trials: int, repeat: int, browser: Any, folder: Path) -> dict
             while thread.is_alive():
                 page.wait_for_timeout(200)  # lets the page's polling run
             thread.join()
+            busy.append(100 * (cpu_s(pid) - cpu_before) / (time.perf_counter() - wall_before))
             page.close()
             overview.close()
             watched.append(rate_holder[0])
@@ -183,6 +191,7 @@ def load(url: str, trials: int, repeat: int, browser: Any, folder: Path) -> dict
         "alone_trials_per_s": alone,
         "with_dashboard_trials_per_s": watched,
         "change_percent": 100 * (with_dashboard - base) / base,
+        "dashboard_cpu_percent_of_a_core": busy,
     }
 
 
@@ -194,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-trials", type=int, default=240)
     parser.add_argument("--load-repeat", type=int, default=2)
     parser.add_argument("--json", type=Path, help="where to write the raw figures")
+    parser.add_argument("--only-load", action="store_true", help="the hunt load test only")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s] or (
         [1000, 10000] if args.quick else [1000, 10000, 100000]
@@ -208,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         for backend in backends:
-            for n in sizes:
+            for n in [] if args.only_load else sizes:
                 with database(backend, f"dash{n}") as url_of:
                     url = url_of("dashboard")
                     start = time.perf_counter()
@@ -249,7 +259,8 @@ def _report(results: dict[str, Any]) -> None:
     for backend, row in results["load"].items():
         print(
             f"8-worker hunt on {backend}: alone {row['alone_trials_per_s']} trials/s, with the "
-            f"dashboard open {row['with_dashboard_trials_per_s']} ({row['change_percent']:+.1f} %)"
+            f"dashboard open {row['with_dashboard_trials_per_s']} ({row['change_percent']:+.1f} %);"
+            f" the dashboard used {row['dashboard_cpu_percent_of_a_core']} % of a core"
         )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -110,8 +109,3 @@ def check_readable(engine: sa.Engine, display: str) -> None:
             hint="Start a hunt with this --storage; the page updates once it has.",
         )
     check_revision(revision, display)
-
-
-def describe_url(engine: sa.Engine, display: str) -> dict[str, Any]:
-    """What the pages say about where they read from."""
-    return {"url": display, "backend": engine.dialect.name}

@@ -34,6 +34,15 @@ def _with_password(url: str) -> str:
     return url.replace("postgresql://postgres@", "postgresql://postgres:s3cretpw@")
 
 
+def _reserved_trial(url: str) -> int:
+    reader = Storage(url)
+    record = reader.get_experiment("live")
+    assert record is not None
+    (trial,) = [t for t in reader.trials(record.id) if t.status.value == "reserved"]
+    reader.close()
+    return trial.id
+
+
 def _objectives(page: Any) -> list[float]:
     cells = page.locator("#trials-table tbody tr td:nth-child(3)").all_inner_texts()
     return [float(text) for text in cells]
@@ -151,7 +160,12 @@ def test_pages_update_while_a_worker_finishes_trials(
         # The trial the worker holds (its script waits for the gate) shows as reserved.
         expect(page.locator('#counts b[data-status="reserved"]')).to_have_text("1")
         expect(listed).to_have_text("2")
+        held = page.context.new_page()
+        held.goto(dashboard.url + f"trials/{_reserved_trial(cli.storage)}")
+        expect(held.locator("#trial-status")).to_have_text("reserved")
         gate.touch()
+        expect(held.locator("#trial-status")).to_have_text("completed")
+        expect(held.locator("#trial-stdout")).to_contain_text("training with")
         expect(completed).to_have_text("7")
         expect(page.locator("#trials-table tbody tr")).to_have_count(7)
         expect(listed).to_have_text("7")
@@ -161,5 +175,6 @@ def test_pages_update_while_a_worker_finishes_trials(
     assert worker.returncode == 0, stderr
     assert page.evaluate("window.notReloaded") is True
     screenshot(page, tmp_path, "live")
+    held.close()
     overview.close()
     dashboard.stop()
