@@ -83,6 +83,8 @@ def parallel(record: ExperimentRecord, trials: Sequence[TrialRecord], total: int
 
 # Bins per numeric dimension when measuring how much of the objective's variance it explains.
 IMPORTANCE_BINS = 10
+# Fewer trials than this give each its own bin, which would "explain" all the variance.
+MIN_IMPORTANCE_TRIALS = 10
 
 
 class ImportanceCache:
@@ -120,8 +122,11 @@ def importance(
 
     from orionlite.plotting import axes
 
-    if len(trials) < 2:
-        message = f"Importance needs at least 2 completed trials; there are {len(trials)}."
+    if len(trials) < MIN_IMPORTANCE_TRIALS:
+        message = (
+            f"Importance needs at least {MIN_IMPORTANCE_TRIALS} completed trials; "
+            f"there are {len(trials)}."
+        )
         return {"names": [], "values": [], "message": message, "total": total}
     target = np.array([float(trial.objective or 0.0) for trial in trials])
     spread = float(target.var())

@@ -51,7 +51,7 @@ def _objectives(page: Any) -> list[float]:
 def test_experiments_to_trial_in_a_browser_changes_nothing(
     cli: Any, start_dashboard: Any, page: Any, tmp_path: Path, db_url: str
 ) -> None:
-    hunt(cli, "quadratic", 6)
+    hunt(cli, "quadratic", 10)
     hunt(cli, XSS, 2)
     before = _state(db_url, tmp_path)
     storage = _with_password(db_url) if db_url.startswith("postgresql") else db_url
@@ -63,22 +63,22 @@ def test_experiments_to_trial_in_a_browser_changes_nothing(
     expect(page.locator("#experiment-rows tr")).to_have_count(2)
     expect(page.locator("a.experiment-link", has_text=XSS)).to_have_text(XSS)
     row = page.locator("#experiment-rows tr", has=page.locator("a", has_text="quadratic"))
-    expect(row.locator('td[data-status="completed"]')).to_have_text("6")
+    expect(row.locator('td[data-status="completed"]')).to_have_text("10")
     expect(row.locator('td[data-status="new"]')).to_have_text("0")
     assert re.fullmatch(r"-?[0-9.e-]+", row.locator("td.best").inner_text())
     screenshot(page, tmp_path, "experiments")
 
-    # Experiment: plots drawn, six trials, sorting and filtering by the database.
+    # Experiment: plots drawn, ten trials, sorting and filtering by the database.
     page.locator("a.experiment-link", has_text="quadratic").click()
     expect(page.locator("#experiment-title")).to_contain_text("quadratic")
     for plot in ("curve", "parallel", "importance"):
         expect(page.locator(f"#plot-{plot} .main-svg").first).to_be_visible()
-    expect(page.locator("#trials-table tbody tr")).to_have_count(6)
+    expect(page.locator("#trials-table tbody tr")).to_have_count(10)
     page.select_option("select[name=sort]", "objective")
     page.locator("#apply-filters").click()
     expect(page).to_have_url(re.compile(r"sort=objective"))
     objectives = _objectives(page)
-    assert objectives == sorted(objectives) and len(objectives) == 6
+    assert objectives == sorted(objectives) and len(objectives) == 10
     page.check("input[name=desc]")
     page.locator("#apply-filters").click()
     assert _objectives(page) == sorted(objectives, reverse=True)
@@ -144,6 +144,9 @@ def test_pages_update_while_a_worker_finishes_trials(
     page.locator("a.experiment-link", has_text="live").click()
     completed = page.locator('#counts b[data-status="completed"]')
     expect(completed).to_have_text("2")
+    expect(page.locator("#plot-curve .main-svg").first).to_be_visible()
+    curve = "document.getElementById('plot-curve').data.map(trace => trace.x.length)"
+    points, steps = page.evaluate(curve)
     page.evaluate("window.notReloaded = true")
     overview = page.context.new_page()
     overview.goto(dashboard.url)
@@ -174,6 +177,9 @@ def test_pages_update_while_a_worker_finishes_trials(
         _, stderr = worker.communicate(timeout=120)
     assert worker.returncode == 0, stderr
     assert page.evaluate("window.notReloaded") is True
+    # The curve grew by the five new objectives, and its best-so-far line with them.
+    page.wait_for_function(f"{curve}[0] === {points + 5}")
+    assert page.evaluate(curve)[1] > steps
     screenshot(page, tmp_path, "live")
     held.close()
     overview.close()

@@ -173,12 +173,22 @@ var orionliteDashboard = (function () {
         }
         if (data.overflow) lastPlots = 0; // too much changed to read: redraw everything
         var done = data.trials.filter(function (t) { return t.status === "completed" && t.objective !== null; });
-        if (done.length && document.getElementById("plot-curve").data) {
+        var curve = document.getElementById("plot-curve");
+        if (done.length && curve.data) {
+          done.sort(function (a, b) { return a.ended_at - b.ended_at; });
           Plotly.extendTraces("plot-curve", {
             x: [seconds(done.map(function (t) { return t.ended_at; }))],
             y: [done.map(function (t) { return t.objective; })],
             text: [done.map(function (t) { return "trial " + t.id; })],
           }, [0]);
+          // The best-so-far line steps down at each new best and runs to the latest trial.
+          var line = curve.data[1], steps = { x: [], y: [] };
+          var best = line.y.length ? line.y[line.y.length - 1] : Infinity;
+          done.forEach(function (t) {
+            if (t.objective < best) { best = t.objective; steps.x.push(t.ended_at); steps.y.push(best); }
+          });
+          steps.x.push(done[done.length - 1].ended_at); steps.y.push(best);
+          Plotly.extendTraces("plot-curve", { x: [seconds(steps.x)], y: [steps.y] }, [1]);
         }
         plotsStale = true;
         if (!plotsBusy && Date.now() - lastPlots > 10000) drawAll();
