@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# Tests exercise the optional extras too (plots, pandas, Dask), so they run instead of skipping.
-EXTRAS := test,plot,pandas,dask
+# Tests exercise the optional extras too (plots, pandas, Dask, the dashboard), so they run
+# instead of skipping.
+EXTRAS := test,plot,pandas,dask,dashboard
 LINTED := orionlite tests migrations tools benchmarks examples
 
-.PHONY: install test lint format demo clean docs chaos bench-quality bench
+.PHONY: install test lint format demo clean docs chaos bench-quality bench bench-dashboard
 
 $(STAMP): pyproject.toml $(wildcard migrations/*.py migrations/versions/*.py)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,13 @@ BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python -c "import optuna, psutil" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/coordination.py $(BENCH_ARGS)
+
+# The dashboard (docs/dashboard.md, "Performance"): first paint and trials-table pages at
+# 1,000-100,000 trials on both backends, peak RSS, extra load on an 8-worker hunt (about
+# 10 minutes; make bench-dashboard DASHBOARD_BENCH_ARGS=--quick for a shorter run).
+DASHBOARD_BENCH_ARGS ?=
+bench-dashboard: $(STAMP)
+	$(BIN)/python benchmarks/dashboard.py $(DASHBOARD_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .ruff_cache .mypy_cache

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from orionlite.errors import ConfigError, MissingExtraError, OrionliteError
 from orionlite.records import TrialRecord, TrialStatus
+from orionlite.sampling import for_fit, for_lines
 from orionlite.space import Choices, Fidelity, LogUniform, Prior, Uniform
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ _IMPORTANCE_TREES = 100
 
 def completed_trials(experiment: Experiment) -> list[TrialRecord]:
     """Completed trials in the order they completed."""
-    trials = experiment.storage.trials(experiment.id, (TrialStatus.COMPLETED,))
+    # The history's read (all JSON decoded at once) is a third faster than row by row.
+    every, _ = experiment.storage.fetch_changed_trials(experiment.id, 0)
+    trials = [trial for trial in every if trial.status is TrialStatus.COMPLETED]
     return sorted(trials, key=lambda t: (t.ended_at or 0.0, t.id))
 
 
@@ -134,11 +137,19 @@ def axes(experiment: Experiment, trials: Sequence[TrialRecord]) -> list[Axis]:
     return result
 
 
+def drawn(shown: int, total: int) -> str:
+    """How many trials a plot shows, out of how many (see orionlite.sampling)."""
+    if shown == total:
+        return f"{total} completed trials"
+    return f"{shown} of {total} completed trials: the best and an even spread"
+
+
 def importances(experiment: Experiment, trials: Sequence[TrialRecord]) -> dict[str, float]:
     """Parameter -> importance (summing to 1, or all 0 when nothing varies); see module doc."""
     import numpy as np
     from sklearn.ensemble import RandomForestRegressor
 
+    trials = for_fit(trials)
     encoded = axes(experiment, trials)
     if len(trials) < 2 or not encoded:
         raise OrionliteError(
@@ -317,6 +328,8 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
+    total = len(trials)
+    trials = for_lines(trials)
     encoded = axes(experiment, trials)
     objectives = [float(trial.objective or 0.0) for trial in trials]
     objective_axis = Axis("objective", objectives, False, None, (min(objectives), max(objectives)))
@@ -361,7 +374,7 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
     ax.set_xlim(-0.2, len(columns) - 0.6)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"Parallel coordinates: {title} ({len(trials)} completed trials)")
+    ax.set_title(f"Parallel coordinates: {title} ({drawn(len(trials), total)})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False, fontsize=9)
     mappable = ScalarMappable(norm=colour, cmap=cmap)
     figure.colorbar(mappable, ax=ax, label="Objective (lower is better)", pad=0.02)
@@ -371,6 +384,8 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
 def _parallel_plotly(experiment: Experiment, trials: Sequence[TrialRecord], title: str) -> Any:
     import plotly.graph_objects as go
 
+    total = len(trials)
+    trials = for_lines(trials)
     dimensions = []
     for axis in axes(experiment, trials):
         entry: dict[str, Any] = {
@@ -396,7 +411,7 @@ def _parallel_plotly(experiment: Experiment, trials: Sequence[TrialRecord], titl
             dimensions=dimensions,
         )
     )
-    figure.update_layout(title=f"Parallel coordinates: {title} ({len(trials)} completed trials)")
+    figure.update_layout(title=f"Parallel coordinates: {title} ({drawn(len(trials), total)})")
     return figure
 
 

@@ -81,3 +81,9 @@ def test_installed_wheel_upgrades_a_database_away_from_the_source_tree(
     )
     assert result.returncode == 0, result.stderr
     assert f"to {HEAD_REVISION}." in result.stdout
+
+
+def test_wheel_contains_the_dashboard_templates_and_scripts(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in ("templates/experiment.html", "templates/trial.html", "static/dashboard.js"):
+        assert f"orionlite/dashboard/{name}" in names

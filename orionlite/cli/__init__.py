@@ -27,6 +27,7 @@ COMMANDS = {
     "insert": "orionlite.cli.manage:insert_command",
     "set": "orionlite.cli.manage:set_command",
     "rm": "orionlite.cli.manage:rm_command",
+    "dashboard": "orionlite.cli.dashboard:dashboard_command",
 }
 
 EXIT_INTERRUPTED = 130

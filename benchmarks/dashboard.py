@@ -1,0 +1,268 @@
+"""Dashboard benchmark: first paint and trials-table pages at 1,000-100,000 trials on both
+backends, the dashboard's peak RSS, and its extra load on a running 8-worker hunt.
+
+Databases are filled by bulk inserts (benchmarks/_filled.py); the dashboard runs as
+``orionlite dashboard`` in its own process and pages are loaded in Debian's Chromium
+(Playwright). Figures are medians; the load test alternates runs with and without an open
+dashboard so the machine's own drift hits both alike. Not a test: nothing is asserted.
+
+    make bench-dashboard            # or: .venv/bin/python benchmarks/dashboard.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from _common import database, pg_available
+from _filled import fill
+
+BIN = Path(sys.executable).parent
+CHROMIUM = "/usr/bin/chromium"
+TABLE_QUERIES = {
+    "sorted by objective, completed only, page 20": (
+        "sort=objective&status=completed&page=20&per_page=50"
+    ),
+    "lr in [1e-3, 1e-1], sorted by momentum desc": (
+        "param=lr&low=0.001&high=0.1&sort=param:momentum&desc=1"
+    ),
+    "text 'gelu', sorted by duration": "q=gelu&sort=duration",
+}
+TRIAL_SCRIPT = (
+    "import os, sys, time; time.sleep(0.05); "
+    "x = float(sys.argv[1].split('=')[1]); "
+    "open(os.environ['ORIONLITE_RESULTS_PATH'], 'w')"
+    '.write(\'[{"name": "loss", "type": "objective", "value": %f}]\' % (x * x))'
+)
+
+
+@contextmanager
+def dashboard(url: str) -> Iterator[tuple[str, int]]:
+    """A running ``orionlite dashboard`` on a free port: (address, pid)."""
+    process = subprocess.Popen(
+        [str(BIN / "orionlite"), "dashboard", "--storage", url, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    address = ""
+    deadline = time.monotonic() + 60
+    while not address and time.monotonic() < deadline:
+        if select.select([process.stdout], [], [], 0.1)[0]:
+            found = re.search(r"(http://\S+/) ", process.stdout.readline())
+            address = found.group(1) if found else ""
+    try:
+        yield address, process.pid
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fetch_s(address: str, path: str) -> float:
+    start = time.perf_counter()
+    with urllib.request.urlopen(address + path, timeout=60) as response:
+        response.read()
+    return time.perf_counter() - start
+
+
+def first_paint(browser: Any, address: str, path: str, plots: bool) -> dict[str, float]:
+    """First contentful paint of a page, and (experiment page) when all plots are drawn."""
+    page = browser.new_page()
+    start = time.perf_counter()
+    page.goto(address + path, wait_until="commit")
+    page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0")
+    fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
+    figures = {"first_paint_s": (fcp or 0) / 1000}
+    if plots:
+        for plot in ("curve", "parallel", "importance"):
+            page.wait_for_selector(f"#plot-{plot} .main-svg", timeout=120_000)
+        figures["plots_drawn_s"] = time.perf_counter() - start
+    page.close()
+    return figures
+
+
+def pages(url: str, n: int, browser: Any) -> dict[str, Any]:
+    with dashboard(url) as (address, pid):
+        fetch_s(address, "static/dashboard.css")  # the server is up
+        result: dict[str, Any] = {"trials": n}
+        result["experiments"] = first_paint(browser, address, "", plots=False)
+        runs = [first_paint(browser, address, "experiments/1", plots=True) for _ in range(3)]
+        result["experiment"] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        sorted_page = "experiments/1?" + next(iter(TABLE_QUERIES.values()))
+        result["sorted_page_first_paint_s"] = statistics.median(
+            first_paint(browser, address, sorted_page, plots=False)["first_paint_s"]
+            for _ in range(3)
+        )
+        result["table"] = {
+            label: statistics.median(
+                fetch_s(address, f"experiments/1/trials?{query}") for _ in range(5)
+            )
+            for label, query in TABLE_QUERIES.items()
+        }
+        result["changes_poll_s"] = statistics.median(
+            fetch_s(address, "api/experiments/1/changes?since=" + _mark(address)) for _ in range(5)
+        )
+        result["peak_rss_mb"] = peak_rss_mb(pid)
+    return result
+
+
+def _mark(address: str) -> str:
+    with urllib.request.urlopen(address + "api/experiments/1/changes", timeout=60) as response:
+        return str(json.loads(response.read())["watermark"])
+
+
+def hunt_rate(url: str, name: str, trials: int, folder: Path) -> float:
+    script = folder / "trial.py"
+    script.write_text(TRIAL_SCRIPT)
+    argv = [
+        str(BIN / "hunt"), "-n", name, "--storage", url, "--max-trials", str(trials),
+        "--n-workers", "8", "--working-dir", str(folder / "runs"), "-q", "--",
+        sys.executable, str(script), "--x~uniform(0, 1)",
+    ]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return trials / (time.perf_counter() - start)
+
+
+def load(url: str, trials: int, repeat: int, browser: Any, folder: Path) -> dict[str, Any]:
+    """trials/s of an 8-worker hunt alone and with the dashboard open on its page."""
+    alone, watched, busy = [], [], []
+    for i in range(repeat):
+        alone.append(hunt_rate(url, f"alone{i}", trials, folder))
+        with dashboard(url) as (address, pid):
+            # The experiment does not exist yet: show the list, then follow the new one.
+            page = browser.new_page()
+            page.goto(address)
+            overview = browser.new_page()
+            overview.goto(address)
+            rate_holder: list[float] = []
+
+            def run(index: int = i, into: list[float] = rate_holder) -> None:
+                into.append(hunt_rate(url, f"watched{index}", trials, folder))
+
+            thread = threading.Thread(target=run)
+            cpu_before, wall_before = cpu_s(pid), time.perf_counter()
+            thread.start()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and thread.is_alive():
+                link = page.locator("a.experiment-link", has_text=f"watched{i}")
+                if link.count():
+                    link.click()
+                    break
+                page.wait_for_timeout(300)
+            while thread.is_alive():
+                page.wait_for_timeout(200)  # lets the page's polling run
+            thread.join()
+            busy.append(100 * (cpu_s(pid) - cpu_before) / (time.perf_counter() - wall_before))
+            page.close()
+            overview.close()
+            watched.append(rate_holder[0])
+    base, with_dashboard = statistics.median(alone), statistics.median(watched)
+    return {
+        "trials": trials,
+        "alone_trials_per_s": alone,
+        "with_dashboard_trials_per_s": watched,
+        "change_percent": 100 * (with_dashboard - base) / base,
+        "dashboard_cpu_percent_of_a_core": busy,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 trials only")
+    parser.add_argument("--sizes", default="", help="comma-separated trial counts")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--load-trials", type=int, default=240)
+    parser.add_argument("--load-repeat", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="where to write the raw figures")
+    parser.add_argument("--only-load", action="store_true", help="the hunt load test only")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s] or (
+        [1000, 10000] if args.quick else [1000, 10000, 100000]
+    )
+    backends = [b for b in args.backends.split(",") if b]
+    if "postgresql" in backends and (why := pg_available()) is not None:
+        print(f"PostgreSQL skipped: {why}", file=sys.stderr)
+        backends.remove("postgresql")
+    from playwright.sync_api import sync_playwright
+
+    results: dict[str, Any] = {"pages": [], "load": {}}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        for backend in backends:
+            for n in [] if args.only_load else sizes:
+                with database(backend, f"dash{n}") as url_of:
+                    url = url_of("dashboard")
+                    start = time.perf_counter()
+                    fill(url, n)
+                    filled_s = time.perf_counter() - start
+                    figures = pages(url, n, browser)
+                    figures.update(backend=backend, fill_s=filled_s)
+                    results["pages"].append(figures)
+                    print(json.dumps(figures), flush=True)
+            if args.load_trials:
+                with database(backend, "dashload") as url_of:
+                    folder = Path(os.environ.get("TMPDIR", "/tmp"))
+                    results["load"][backend] = load(
+                        url_of("load"), args.load_trials, args.load_repeat, browser, folder
+                    )
+                    print(json.dumps({backend: results["load"][backend]}), flush=True)
+        browser.close()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    _report(results)
+    return 0
+
+
+def _report(results: dict[str, Any]) -> None:
+    print(
+        "\nfirst paint (s) of: the experiments page / an experiment / its trials sorted, filtered"
+        "\nbackend     trials  first paint             plots   table (3 queries, s)"
+        "       poll   RSS MB"
+    )
+    for row in results["pages"]:
+        table = " ".join(f"{value:.3f}" for value in row["table"].values())
+        print(
+            f"{row['backend']:<10} {row['trials']:>7}  {row['experiments']['first_paint_s']:.3f} / "
+            f"{row['experiment']['first_paint_s']:.3f} / {row['sorted_page_first_paint_s']:.3f}"
+            f"  {row['experiment']['plots_drawn_s']:.2f}"
+            f"  {table}  {row['changes_poll_s']:.3f}  {row['peak_rss_mb']:.0f}"
+        )
+    for backend, row in results["load"].items():
+        print(
+            f"8-worker hunt on {backend}: alone {row['alone_trials_per_s']} trials/s, with the "
+            f"dashboard open {row['with_dashboard_trials_per_s']} ({row['change_percent']:+.1f} %);"
+            f" the dashboard used {row['dashboard_cpu_percent_of_a_core']} % of a core"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

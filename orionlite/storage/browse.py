@@ -1,0 +1,363 @@
+"""Read-only queries behind the dashboard: summaries, one page of trials, samples, changes.
+
+Every read is a handful of short statements on a read-only engine (``storage.readonly``),
+and none reads a whole history into memory: the trials table is sorted, filtered and cut
+into pages by the database, plots read bounded samples, and live updates read only the
+rows whose change marker moved (the workers' own ``change_seq``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
+from orionlite.storage import queries
+from orionlite.storage.readonly import check_readable, readonly_engine
+from orionlite.storage.sqlfunctions import db_now, read_horizon, read_in_progress
+from orionlite.storage.tables import experiments, trials
+
+T = TypeVar("T")
+
+# Columns the trials table can be sorted by; parameters sort as "param:<name>".
+SORT_COLUMNS = {
+    "id": trials.c.id,
+    "status": trials.c.status,
+    "objective": trials.c.objective,
+    "created": trials.c.created_at,
+    "started": trials.c.started_at,
+    "ended": trials.c.ended_at,
+    "duration": trials.c.ended_at - trials.c.started_at,
+    "worker": trials.c.reserved_by,
+}
+MAX_PAGE_SIZE = 500
+# Changed rows a live update reads at most; beyond, the page redraws (Changes.overflow).
+MAX_CHANGES = 500
+_LIKE_ESCAPE = "\\"
+
+
+@dataclass(frozen=True)
+class ExperimentOverview:
+    """One experiment as the experiments page shows it."""
+
+    record: ExperimentRecord
+    counts: dict[str, int]
+    best_objective: float | None
+    live_workers: int
+    last_activity: float | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class TrialQuery:
+    """One page of an experiment's trials: filters, order and position."""
+
+    statuses: tuple[str, ...] = ()
+    text: str = ""
+    param: str | None = None
+    low: float | None = None
+    high: float | None = None
+    sort: str = "id"
+    sort_numeric: bool = True
+    descending: bool = False
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    trials: list[TrialRecord]
+    total: int
+    query: TrialQuery
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.query.per_page))
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed in one experiment since a watermark, and the next watermark."""
+
+    trials: list[TrialRecord]
+    watermark: str
+    counts: dict[str, int] = field(default_factory=dict)
+    overflow: bool = False
+
+
+class ReadOnlyStorage:
+    """A database read through a read-only engine; see the module docstring."""
+
+    def __init__(self, url: str | None) -> None:
+        self.engine, self.display_url = readonly_engine(url)
+        self.dialect = self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def check(self) -> None:
+        """Raise the error to show instead of a page (missing database, other schema)."""
+        check_readable(self.engine, self.display_url)
+
+    def _read(self, work: Callable[[sa.Connection], T]) -> T:
+        with self.engine.connect() as connection:
+            return work(connection)
+
+    # -- experiments --------------------------------------------------------------------
+
+    def experiment(self, experiment_id: int) -> ExperimentRecord | None:
+        row = self._read(lambda c: queries.select_experiment_by_id(c, experiment_id))
+        return queries.experiment_from_row(row) if row is not None else None
+
+    def overview(self) -> list[ExperimentOverview]:
+        return self._read(_overview)
+
+    def counts(self, experiment_id: int) -> dict[str, int]:
+        found = self._read(lambda c: queries.count_by_status(c, experiment_id))
+        return _all_statuses(found)
+
+    def best_trial(self, experiment_id: int) -> TrialRecord | None:
+        row = self._read(lambda c: queries.select_best_trial(c, experiment_id))
+        return queries.trial_from_row(row) if row is not None else None
+
+    # -- trials -------------------------------------------------------------------------
+
+    def trial(self, trial_id: int) -> TrialRecord | None:
+        row = self._read(lambda c: queries.select_trial(c, trial_id))
+        return queries.trial_from_row(row) if row is not None else None
+
+    def trials_page(self, experiment_id: int, query: TrialQuery) -> TrialPage:
+        def work(connection: sa.Connection) -> TrialPage:
+            where = _filters(experiment_id, query)
+            total = connection.execute(
+                sa.select(sa.func.count()).select_from(trials).where(*where)
+            ).scalar_one()
+            order = _order(query)
+            statement = (
+                sa.select(trials)
+                .where(*where)
+                .order_by(*order)
+                .limit(query.per_page)
+                .offset((query.page - 1) * query.per_page)
+            )
+            rows = connection.execute(statement)
+            return TrialPage([queries.trial_from_row(row) for row in rows], int(total), query)
+
+        return self._read(work)
+
+    def completion_points(self, experiment_id: int) -> list[tuple[float, float, int]]:
+        """(ended_at, objective, id) of every completed trial, in completion order: three
+        numbers a trial, for the best-so-far curve (reduced before it leaves the server)."""
+        statement = (
+            sa.select(trials.c.ended_at, trials.c.objective, trials.c.id)
+            .where(
+                trials.c.experiment_id == experiment_id,
+                trials.c.status == TrialStatus.COMPLETED.value,
+                trials.c.objective.is_not(None),
+            )
+            .order_by(trials.c.ended_at, trials.c.id)
+        )
+        return self._read(lambda c: [tuple(row) for row in c.execute(statement)])
+
+    def completed_sample(self, experiment_id: int, limit: int, best: int) -> list[TrialRecord]:
+        """At most ``limit`` completed trials: the ``best`` lowest objectives and an even
+        spread of the others by id, chosen by the database."""
+
+        def work(connection: sa.Connection) -> list[TrialRecord]:
+            completed = sa.and_(
+                trials.c.experiment_id == experiment_id,
+                trials.c.status == TrialStatus.COMPLETED.value,
+                trials.c.objective.is_not(None),
+            )
+            total = connection.execute(
+                sa.select(sa.func.count()).select_from(trials).where(completed)
+            ).scalar_one()
+            top = sa.select(trials).where(completed).order_by(trials.c.objective, trials.c.id)
+            rows = {row.id: row for row in connection.execute(top.limit(best))}
+            step = 1 if total <= limit else -(-int(total) // max(1, limit - best))
+            spread = sa.select(trials).where(completed, trials.c.id % step == 0)
+            for row in connection.execute(spread.limit(limit - len(rows))):
+                rows.setdefault(row.id, row)
+            return [queries.trial_from_row(row) for row in rows.values()]
+
+        return self._read(work)
+
+    # -- live updates -------------------------------------------------------------------
+
+    def watermark(self) -> str:
+        """Where a reader stands now; pass it to :meth:`changes` or :meth:`changed`."""
+        statement = sa.select(read_horizon(), read_in_progress())
+        horizon, in_progress = self._read(lambda c: c.execute(statement).one())
+        return encode_watermark(self.dialect, (int(horizon), tuple(in_progress or ())))
+
+    def changes(self, experiment_id: int, since: str) -> Changes:
+        """The experiment's trials changed since ``since`` (the workers' change markers),
+        with fresh status counts when anything changed. More than MAX_CHANGES changed
+        rows (a page left asleep for hours) are not read: ``overflow`` tells the page to
+        redraw from its bounded reads instead."""
+        mark = decode_watermark(self.dialect, since)
+        if mark == 0:  # no watermark: a reader starts from now, never from the beginning
+            return Changes([], self.watermark())
+        moved = sa.and_(trials.c.experiment_id == experiment_id, _moved(mark))
+        how_many = sa.select(sa.func.count()).select_from(
+            sa.select(trials.c.id).where(moved).limit(MAX_CHANGES + 1).subquery()
+        )
+
+        def work(connection: sa.Connection) -> Changes:
+            if connection.execute(how_many).scalar_one() > MAX_CHANGES:
+                now = self.watermark()  # before the counts: nothing is missed
+                counts = _all_statuses(queries.count_by_status(connection, experiment_id))
+                return Changes([], now, counts, overflow=True)
+            changed, after = queries.select_changed_trials(connection, experiment_id, mark)
+            counts = (
+                _all_statuses(queries.count_by_status(connection, experiment_id)) if changed else {}
+            )
+            return Changes(changed, encode_watermark(self.dialect, after), counts)
+
+        return self._read(work)
+
+    def changed(self, since: str) -> tuple[bool, str]:
+        """Whether any trial or experiment changed since ``since`` (a watermark from this
+        method, or "" at first), and the next one: one indexed probe of
+        ``ix_trials_change_seq`` and a count of the few experiments."""
+        mark_text, _, count_text = since.partition("/")
+        mark = decode_watermark(self.dialect, mark_text)
+        probe = sa.select(trials.c.id).where(_moved(mark)).limit(1)
+        state = sa.select(
+            read_horizon(),
+            read_in_progress(),
+            sa.select(sa.func.count()).select_from(experiments).scalar_subquery(),
+        )
+
+        def work(connection: sa.Connection) -> tuple[bool, str]:
+            # The new watermark first: a change committed between the two reads is
+            # then seen again next time rather than missed.
+            after, in_progress, count = connection.execute(state).one()
+            found = connection.execute(probe).first() is not None
+            found = found or count_text != str(count)
+            text = encode_watermark(self.dialect, (int(after), tuple(in_progress or ())))
+            return found, f"{text}/{count}"
+
+        return self._read(work)
+
+
+def encode_watermark(dialect: str, mark: queries.Watermark) -> str:
+    """A watermark as text for a URL: ``horizon`` or ``horizon.xid.xid...``."""
+    if isinstance(mark, tuple):
+        horizon, in_progress = mark
+        return ".".join(str(value) for value in (horizon, *in_progress))
+    return str(mark)
+
+
+def decode_watermark(dialect: str, text: str) -> queries.Watermark:
+    """The inverse of :func:`encode_watermark`; anything unreadable is 0 (read all)."""
+    try:
+        values = [int(part) for part in text.split("/")[0].split(".") if part]
+    except ValueError:
+        values = []
+    if not values:
+        return 0
+    if dialect == "postgresql":
+        return values[0], tuple(values[1:])
+    return values[0]
+
+
+def _moved(mark: queries.Watermark) -> sa.ColumnElement[bool]:
+    """Rows whose change marker is past ``mark`` (see sqlfunctions.change_seq)."""
+    horizon, unseen = mark if isinstance(mark, tuple) else (mark, ())
+    moved = trials.c.change_seq >= horizon
+    if unseen:
+        moved = sa.or_(moved, trials.c.change_seq.in_(list(unseen)))
+    return moved
+
+
+def _all_statuses(found: dict[str, int]) -> dict[str, int]:
+    """Counts for every status the package knows (TrialStatus is the one list), plus
+    any other status a newer package wrote."""
+    counts = {status.value: found.get(status.value, 0) for status in TrialStatus}
+    counts.update({status: n for status, n in found.items() if status not in counts})
+    return counts
+
+
+def _overview(connection: sa.Connection) -> list[ExperimentOverview]:
+    records = [queries.experiment_from_row(row) for row in queries.select_experiments(connection)]
+    counts: dict[int, dict[str, int]] = {}
+    grouped = sa.select(trials.c.experiment_id, trials.c.status, sa.func.count()).group_by(
+        trials.c.experiment_id, trials.c.status
+    )
+    for experiment_id, status, n in connection.execute(grouped):
+        counts.setdefault(experiment_id, {})[status] = n
+    now = sa.select(db_now()).scalar_subquery()
+    live = sa.and_(trials.c.status == TrialStatus.RESERVED.value, trials.c.lease_expires_at > now)
+    summary = sa.select(
+        trials.c.experiment_id,
+        # Objectives are minimised: the best is the lowest (see dashboard.views.best_label).
+        sa.func.min(sa.case((trials.c.status == TrialStatus.COMPLETED.value, trials.c.objective))),
+        sa.func.count(sa.distinct(sa.case((live, trials.c.reserved_by)))),
+        sa.func.max(trials.c.created_at),
+        sa.func.max(trials.c.started_at),
+        sa.func.max(trials.c.ended_at),
+        sa.func.max(trials.c.heartbeat_at),
+    ).group_by(trials.c.experiment_id)
+    rows = {row[0]: row for row in connection.execute(summary)}
+    result = []
+    for record in records:
+        row = rows.get(record.id)
+        times = [value for value in (row[3:] if row else ()) if value is not None]
+        result.append(
+            ExperimentOverview(
+                record=record,
+                counts=_all_statuses(counts.get(record.id, {})),
+                best_objective=row[1] if row else None,
+                live_workers=int(row[2]) if row else 0,
+                last_activity=max(times, default=record.created_at),
+            )
+        )
+    return result
+
+
+def _param_value(name: str, numeric: bool) -> sa.ColumnElement[Any]:
+    value = trials.c.params[name]
+    return value.as_float() if numeric else value.as_string()
+
+
+def _filters(experiment_id: int, query: TrialQuery) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = [trials.c.experiment_id == experiment_id]
+    if query.statuses:
+        where.append(trials.c.status.in_(query.statuses))
+    if query.param is not None and (query.low is not None or query.high is not None):
+        value = _param_value(query.param, numeric=True)
+        if query.low is not None:
+            where.append(value >= query.low)
+        if query.high is not None:
+            where.append(value <= query.high)
+    text = query.text.strip()
+    if text:
+        pattern = (
+            "%" + "".join(_LIKE_ESCAPE + char if char in "%_\\" else char for char in text) + "%"
+        )
+        matches: list[sa.ColumnElement[bool]] = [
+            sa.cast(trials.c.params, sa.Text).ilike(pattern, escape=_LIKE_ESCAPE),
+            trials.c.reserved_by.ilike(pattern, escape=_LIKE_ESCAPE),
+            trials.c.error.ilike(pattern, escape=_LIKE_ESCAPE),
+        ]
+        if text.isdigit():
+            matches.append(trials.c.id == int(text))
+        where.append(sa.or_(*matches))
+    return where
+
+
+def _order(query: TrialQuery) -> Sequence[sa.ColumnElement[Any]]:
+    if query.sort.startswith("param:"):
+        column = _param_value(query.sort[len("param:") :], query.sort_numeric)
+    else:
+        column = SORT_COLUMNS.get(query.sort, trials.c.id)
+    ordered = column.desc() if query.descending else column.asc()
+    tie = trials.c.id.desc() if query.descending else trials.c.id.asc()
+    return [ordered.nulls_last(), tie]

@@ -1,0 +1,111 @@
+"""Read-only access to a database, for readers that must never change it (the dashboard).
+
+SQLite is opened with ``mode=ro`` (the library refuses every write, and a missing file is
+an error instead of a new, empty database); PostgreSQL sessions start with
+``default_transaction_read_only`` and a statement timeout. Both run in autocommit: every
+statement is its own short snapshot, so a reader never holds a transaction, a lock or
+PostgreSQL's xmin back while workers run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from orionlite.errors import OrionliteError, StorageError
+from orionlite.storage.schema import check_revision, current_revision
+from orionlite.storage.urls import is_sqlite, mask_url, normalize_url, resolve_url
+
+# A reader waits this long for SQLite's lock (only a checkpoint can hold it against
+# readers in WAL mode) and PostgreSQL gives up on a statement after this long: a page
+# that cannot be read quickly is better reported than left hanging.
+READ_TIMEOUT_S = 5.0
+
+
+class MissingDatabaseError(OrionliteError):
+    """There is no database at this URL, and a read-only reader will not create one."""
+
+
+def readonly_engine(url: str | None) -> tuple[sa.Engine, str]:
+    """An engine that cannot write, and the URL to show (password masked)."""
+    given = resolve_url(url)
+    display = mask_url(given)
+    normalized = normalize_url(given)
+    try:
+        sa_url = sa.make_url(normalized)
+    except sa.exc.ArgumentError as exc:
+        raise StorageError(
+            f"The storage URL {display!r} is not a database URL.",
+            hint="Use sqlite:///path/to/file.db or postgresql://user:password@host/dbname.",
+        ) from exc
+    if is_sqlite(normalized):
+        return _sqlite_engine(sa_url, display), display
+    if sa_url.get_backend_name() != "postgresql":
+        raise StorageError(
+            f"The storage URL {display!r} names an unsupported database.",
+            hint="orionlite supports sqlite:/// and postgresql:// URLs.",
+        )
+    engine = sa.create_engine(
+        sa_url,
+        pool_size=2,
+        max_overflow=2,
+        pool_pre_ping=True,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "connect_timeout": 10,
+            "application_name": "orionlite-dashboard",
+            "options": "-c default_transaction_read_only=on "
+            f"-c statement_timeout={int(READ_TIMEOUT_S * 1000)}",
+        },
+    )
+    return engine, display
+
+
+def _sqlite_engine(sa_url: sa.URL, display: str) -> sa.Engine:
+    database = sa_url.database or ""
+    if database in ("", ":memory:"):
+        raise StorageError(
+            "An in-memory SQLite database has nothing to show.",
+            hint="Point --storage at the file the workers use: sqlite:///orionlite.db",
+        )
+    path = Path(database).absolute()
+    uri = path.as_uri() + "?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        if not path.is_file():
+            raise MissingDatabaseError(
+                f"There is no database at {display} ({path}).",
+                hint="Start a hunt with this --storage first, or point --storage at the file "
+                "the workers use. The dashboard never creates a database.",
+            )
+        connection = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_S, check_same_thread=False)
+        connection.isolation_level = None  # autocommit: no transaction is ever left open
+        return connection
+
+    return sa.create_engine("sqlite://", creator=connect)
+
+
+def check_readable(engine: sa.Engine, display: str) -> None:
+    """Raise the error a page should show when the database is missing, is not an
+    orionlite database, or has another schema than this package's."""
+    try:
+        with engine.connect() as connection:
+            revision = current_revision(connection)
+    except sa.exc.DBAPIError as exc:
+        cause = exc.orig if exc.orig is not None else exc
+        if isinstance(cause, MissingDatabaseError):
+            raise cause from None
+        raise StorageError(
+            f"Cannot read the database {display}: {str(cause).strip().splitlines()[0]}",
+            hint="Check the URL, that the server runs and that this user may read it.",
+        ) from exc
+    except MissingDatabaseError:
+        raise
+    if revision is None:
+        raise MissingDatabaseError(
+            f"The database {display} holds no orionlite experiments yet.",
+            hint="Start a hunt with this --storage; the page updates once it has.",
+        )
+    check_revision(revision, display)

@@ -1,0 +1,160 @@
+"""Helpers of the dashboard tests: the installed ``orionlite dashboard`` in its own
+process, databases filled by real ``hunt`` workers, screenshots and what must not change."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+# A folder to keep the screenshots in too (docs/images is made this way); read at import,
+# as the tests' own environment is cleared of ORIONLITE_ settings.
+KEEP_SCREENSHOTS = os.environ.get("ORIONLITE_SCREENSHOTS_DIR", "")
+
+TRIAL_SCRIPT = """
+import os, sys, time
+from orionlite import report_results
+args = dict(arg.lstrip("-").split("=", 1) for arg in sys.argv[1:])
+x, y = float(args["x"]), float(args["y"])
+time.sleep(float(args.get("sleep", "0")))
+while "gate" in args and not os.path.exists(args["gate"]):  # held until the test opens it
+    time.sleep(0.05)
+print(f"training with x={x} y={y} <b>not bold</b>")
+print("epoch 1 <script>alert('stdout')</script>", file=sys.stderr)
+report_results([
+    {"name": "loss", "type": "objective", "value": (x - 0.3) ** 2 + (y - 1) ** 2},
+    {"name": "acc", "type": "statistic", "value": 1 - x},
+])
+"""
+
+
+def write_script(folder: Path) -> str:
+    path = folder / "trial.py"
+    path.write_text(textwrap.dedent(TRIAL_SCRIPT))
+    return path.name
+
+
+def hunt(cli: Any, name: str, trials: int, *extra: str) -> None:
+    """``hunt`` to the end: ``trials`` completed trials of experiment ``name``."""
+    script = write_script(cli.cwd)
+    result = cli.run(
+        "hunt", "-n", name, "--max-trials", str(trials), "--",
+        cli.python, script, "--x~uniform(0, 1)", "--y~loguniform(0.1, 10)", *extra,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+class Dashboard:
+    """A running ``orionlite dashboard`` process and its address."""
+
+    def __init__(self, cli: Any, *args: str, storage: str | None = None) -> None:
+        command = ["dashboard", "--port", "0", *args]
+        if storage is not None:
+            command += ["--storage", storage]
+        self.process = cli.start("orionlite", *command)
+        self.url = self._address()
+        # Serving (Ctrl-C handled by the server) once a request is answered.
+        deadline = time.monotonic() + 30
+        while self.get("static/dashboard.css")[0] != 200:
+            assert time.monotonic() < deadline, "the dashboard answers no request"
+            time.sleep(0.05)
+
+    def _address(self) -> str:
+        deadline = time.monotonic() + 60
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
+            if ready:
+                line = self.process.stdout.readline()
+                found = re.search(r"(http://\S+/) ", line)
+                if found:
+                    return found.group(1)
+            if self.process.poll() is not None:
+                pytest.fail(f"orionlite dashboard exited: {self.process.stderr.read()}")  # type: ignore[union-attr]
+        pytest.fail("orionlite dashboard printed no address within 60 s")
+
+    def get(self, path: str, method: str = "GET") -> tuple[int, str]:
+        request = urllib.request.Request(self.url + path.lstrip("/"), method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except urllib.error.URLError as exc:
+            return 0, str(exc)
+
+    def stop(self) -> str:
+        """Ctrl-C, as a user stops it; it must exit cleanly. Returns its stderr."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            _, stderr = self.process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, stderr = self.process.communicate()
+            pytest.fail(f"orionlite dashboard ignored Ctrl-C for 20 s: {stderr}")
+        assert self.process.returncode == 0, stderr
+        assert "Dashboard stopped." in stderr
+        return stderr
+
+
+def chromium_path() -> str:
+    for candidate in CHROMIUM_CANDIDATES:
+        if Path(candidate).is_file():
+            return candidate
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.fail(
+            "Chromium is not installed: run `apt-get install -y chromium` "
+            "(.ci/run does it when missing)."
+        )
+    return found
+
+
+def screenshot(page: Any, folder: Path, name: str) -> Path:
+    """A full-page screenshot in the test's folder (and in $ORIONLITE_SCREENSHOTS_DIR)."""
+    path = folder / "screenshots" / f"{name}.png"
+    path.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    if KEEP_SCREENSHOTS:
+        Path(KEEP_SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(KEEP_SCREENSHOTS) / path.name)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def row_counts(url: str) -> dict[str, int]:
+    """Rows of every table of a PostgreSQL database, and the write counters the server
+    keeps for them (inserted/updated/deleted tuples)."""
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )
+        ]
+        counts = {
+            table: connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # type: ignore[index]
+            for table in tables
+        }
+    return counts
