@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from orionlite.cmdline import CommandTemplate
 from orionlite.configfile import fill_arguments, find_config_files
@@ -22,6 +22,11 @@ from orionlite.errors import CommandError, ResultsError
 from orionlite.outcome import LOST, RunControls, TrialOutcome
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.results import RESULTS_PATH_ENV, objective_of, read_results
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from orionlite.progress_monitor import CommandProgress
 
 STDERR_TAIL_LINES = 20
 # After forwarding Ctrl-C/SIGTERM, how long the trial may take to wrap up (save a
@@ -62,6 +67,7 @@ class CommandRunner:
         storage_url: str,
         echo_output: bool = False,
         grace_s: float = DEFAULT_GRACE_S,
+        progress: Callable[[TrialRecord, Path], CommandProgress] | None = None,
     ) -> None:
         self.template = template
         self.experiment_name = experiment_name
@@ -70,6 +76,8 @@ class CommandRunner:
         self.storage_url = storage_url
         self.echo_output = echo_output
         self.grace_s = grace_s
+        # Follows each trial's progress file and runs the stop sequence (early stopping).
+        self.progress = progress
         self.launch_dir = Path.cwd()
         # Config files of the command holding priors (SPEC §1): each trial gets a filled copy.
         self.config_files = find_config_files(template.argv, self.launch_dir)
@@ -90,6 +98,9 @@ class CommandRunner:
             )
         )
         env = self._environment(trial, trial_dir, results_path)
+        watch = self.progress(trial, trial_dir) if self.progress is not None else None
+        if watch is not None:
+            env.update(watch.environment())
         stderr_tail: list[str] = []
         try:
             process = subprocess.Popen(
@@ -125,6 +136,8 @@ class CommandRunner:
                     controls.forced() or time.monotonic() - interrupted_at > self.grace_s
                 ):
                     _signal_group(process, signal.SIGKILL)
+                if watch is not None and not lost:
+                    watch.poll(process.pid)
                 # Wakes as soon as the trial exits (a trivial trial would otherwise pay
                 # up to a whole poll interval), and at least every _POLL_S for signals.
                 exited.wait(_POLL_S)
@@ -140,7 +153,10 @@ class CommandRunner:
             copier.join()
         if lost or controls.lost():
             return LOST
-        return _outcome(process.returncode, results_path, stderr_tail, interrupted_at is not None)
+        outcome = _outcome(
+            process.returncode, results_path, stderr_tail, interrupted_at is not None
+        )
+        return outcome if watch is None else watch.conclude(outcome)
 
     def _resolve_paths(self, argv: list[str]) -> list[str]:
         """Make arguments naming files of the launch folder absolute.

@@ -80,6 +80,7 @@ class WorkerReport:
     completed: int = 0
     broken: int = 0
     lost: int = 0
+    pruned: int = 0
 
 
 def new_worker_id() -> str:
@@ -322,6 +323,14 @@ class Worker:
                 trial.id,
                 _Formatted(_format_value, outcome.objective),
                 extra={"action": "trial_completed", "trial_id": trial.id},
+            )
+        elif status is TrialStatus.PRUNED:
+            report.pruned += 1
+            log.info(
+                "trial %s pruned: %s",
+                trial.id,
+                outcome.error or "stopped by the experiment's stop rule",
+                extra={"action": "trial_pruned", "trial_id": trial.id},
             )
         elif status is TrialStatus.BROKEN:
             report.broken += 1

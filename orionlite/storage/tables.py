@@ -106,3 +106,27 @@ budget_shares = sa.Table(
     sa.Column("used", sa.Integer, nullable=False),
     sa.Column("cap", sa.Integer, nullable=True),
 )
+
+# Intermediate values a trial reported while it ran (orionlite.progress_file). Written
+# under the trial's fencing token; readers join on ``trials.attempt`` so that the values
+# of an earlier attempt, or of a worker presumed dead, never count. ``experiment_id`` is
+# copied from the trial so that a stop rule reads every trial's value at a step with one
+# indexed range scan.
+trial_progress = sa.Table(
+    "trial_progress",
+    metadata,
+    sa.Column(
+        "trial_id", sa.Integer, sa.ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("recorded_at", sa.Float, nullable=False),
+    sa.Index("ix_trial_progress_experiment_step", "experiment_id", "step"),
+)
