@@ -103,7 +103,9 @@ class ProgressFile:
             )
             return
         if not math.isfinite(value):
-            found.warnings.append(f"line {number}: value {value!r} at step {step} is not finite; ignored")
+            found.warnings.append(
+                f"line {number}: value {value!r} at step {step} is not finite; ignored"
+            )
             found.non_finite.append(number)
             return
         self.last_step = step

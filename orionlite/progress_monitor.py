@@ -93,7 +93,11 @@ class ProgressMonitor:
         """Store the values not stored yet, if the last batch is ``FLUSH_S`` old (or
         ``force``), then ask the rule about them (unless ``judge`` is False)."""
         now = time.monotonic()
-        if not self._unsent or self.refused or (not force and now - self._last_flush < self.flush_s):
+        if (
+            not self._unsent
+            or self.refused
+            or (not force and now - self._last_flush < self.flush_s)
+        ):
             return
         batch, self._unsent = self._unsent, []
         self._last_flush = now
@@ -123,7 +127,9 @@ class ProgressMonitor:
         read = ProgressRead()
         last = self.last_step
         if last is not None and step <= last:
-            read.warnings.append(f"step {step} does not increase (the last one was {last}); ignored")
+            read.warnings.append(
+                f"step {step} does not increase (the last one was {last}); ignored"
+            )
         elif not math.isfinite(value):
             read.warnings.append(f"value {value!r} at step {step} is not finite; ignored")
             read.non_finite.append(step)

@@ -14,10 +14,10 @@ from typing import Any
 class TrialStatus(str, enum.Enum):
     """Lifecycle of a trial: new -> reserved -> completed | broken | interrupted | pruned.
 
-``pruned``: stopped early by the experiment's stop rule; its objective is its last
-reported value, and it counts toward max_trials like a completed trial.
+    ``pruned``: stopped early by the experiment's stop rule; its objective is its last
+    reported value, and it counts toward max_trials like a completed trial.
 
-    Values are plain strings so the database stays readable with ``psql``/``sqlite3``.
+        Values are plain strings so the database stays readable with ``psql``/``sqlite3``.
     """
 
     NEW = "new"

@@ -14,18 +14,26 @@ from __future__ import annotations
 
 import contextvars
 import json
-import math
 import numbers
 import os
 import warnings
-from collections.abc import Callable
+from typing import Protocol
 
 PROGRESS_PATH_ENV = "ORIONLITE_PROGRESS_PATH"
 STOP_PATH_ENV = "ORIONLITE_STOP_PATH"
 
+
+class InProcessReporter(Protocol):
+    """What a worker running a Python function offers (``ProgressMonitor``)."""
+
+    stop_reason: str | None
+
+    def report(self, step: int, value: float) -> bool: ...
+
+
 # Set while a workon function runs: reports go to its worker directly, not to a file.
-_in_process: contextvars.ContextVar[Callable[[int, float], bool] | None] = (
-    contextvars.ContextVar("orionlite_in_process_reporter", default=None)
+in_process: contextvars.ContextVar[InProcessReporter | None] = contextvars.ContextVar(
+    "orionlite_in_process_reporter", default=None
 )
 
 
@@ -46,9 +54,9 @@ def report_progress(step: int, value: float) -> bool:
     (a script run by hand) it warns once and records nothing.
     """
     step, value = check_point(step, value)
-    reporter = _in_process.get()
+    reporter = in_process.get()
     if reporter is not None:
-        return reporter(step, value)
+        return reporter.report(step, value)
     target = os.environ.get(PROGRESS_PATH_ENV)
     if not target:
         if not _warned:
@@ -59,9 +67,9 @@ def report_progress(step: int, value: float) -> bool:
                 stacklevel=2,
             )
         return False
-    # NaN and infinity are written as JSON's extensions: the worker reads them as
-    # non-finite (a warning, and a stop under the threshold rule).
-    line = json.dumps({"step": step, "value": value if math.isfinite(value) else str(value)})
+    # NaN and infinity are written as JSON's extensions (NaN, Infinity): the worker reads
+    # them as non-finite (a warning, and a stop under the threshold rule).
+    line = json.dumps({"step": step, "value": value})
     # One write of a whole line in append mode: the worker never reads half a line that
     # it would take for a malformed one (it waits for the newline anyway).
     with open(target, "a", encoding="utf-8") as handle:
@@ -72,8 +80,11 @@ def report_progress(step: int, value: float) -> bool:
 def should_stop() -> bool:
     """Whether the worker asked this trial to stop: ``$ORIONLITE_STOP_PATH`` exists. A
     trial that checkpoints may save and exit 0; it is recorded ``pruned`` either way."""
+    reporter = in_process.get()
+    if reporter is not None:
+        return reporter.stop_reason is not None
     target = os.environ.get(STOP_PATH_ENV)
-    return bool(target) and os.path.exists(target)
+    return target is not None and os.path.exists(target)
 
 
 _warned: list[bool] = []

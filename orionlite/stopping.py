@@ -42,7 +42,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 _HINT = (
     "Use --early-stop none|median|asha|threshold with --early-stop-config JSON, e.g. "
-    "--early-stop median --early-stop-config '{\"min_trials\": 5, \"warmup_steps\": 2}'; "
+    '--early-stop median --early-stop-config \'{"min_trials": 5, "warmup_steps": 2}\'; '
     "options: median: min_trials, warmup_steps; asha: min_step, reduction_factor; "
     "threshold: lower, upper."
 )
@@ -61,9 +61,13 @@ def normalize_early_stop(
         try:
             config = json.loads(config)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"The early-stop config {config!r} is not JSON: {exc}.", hint=_HINT)
+            raise ConfigError(
+                f"The early-stop config {config!r} is not JSON: {exc}.", hint=_HINT
+            ) from None
     if config is not None and not isinstance(config, Mapping):
-        raise ConfigError(f"The early-stop config must be a JSON object, not {config!r}.", hint=_HINT)
+        raise ConfigError(
+            f"The early-stop config must be a JSON object, not {config!r}.", hint=_HINT
+        )
     if isinstance(rule, Mapping):
         if len(rule) != 1:
             raise ConfigError(f"An early-stop rule names one rule, not {dict(rule)!r}.", hint=_HINT)

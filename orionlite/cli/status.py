@@ -32,7 +32,7 @@ def status_command(name: str | None, storage: str | None, as_json: bool) -> None
     if not summaries:
         click.echo(f"No experiments in {store.display_url}.")
         return
-    statuses = ["new", "reserved", "completed", "broken", "interrupted"]
+    statuses = ["new", "reserved", "completed", "pruned", "broken", "interrupted"]
     rows = [
         [
             s.name,
@@ -81,11 +81,12 @@ def list_command(storage: str | None, as_json: bool) -> None:
             ("   " * (depth - 1) + "└─ " if depth else "") + s.name,
             s.version,
             s.total,
+            s.counts.get("pruned", 0),
             s.best_objective,
         ]
         for (_, depth), s in zip(tree, summaries, strict=True)
     ]
-    print_table(["experiment", "version", "trials", "best objective"], rows)
+    print_table(["experiment", "version", "trials", "pruned", "best objective"], rows)
 
 
 def branch_tree(records: list[Any]) -> list[tuple[Any, int]]:
@@ -115,7 +116,7 @@ def branch_tree(records: list[Any]) -> list[tuple[Any, int]]:
 def info_command(name: str, version: int | None, storage: str | None, as_json: bool) -> None:
     """Space, algorithm, limits, best trial and command of one experiment."""
     from orionlite.cli.output import format_value, print_table
-    from orionlite.experiment import open_experiment
+    from orionlite.experiment import open_experiment, stored_early_stop
     from orionlite.storage import Storage
     from orionlite.summary import summarize
 
@@ -130,6 +131,7 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
         "command": record.command,
         "space": {key: str(prior) for key, prior in experiment.space.items()},
         "algorithm": record.algorithm,
+        "early_stop": stored_early_stop(record),
         "max_trials": record.max_trials,
         "max_broken": record.max_broken,
         "working_dir": str(experiment.working_dir),
@@ -149,6 +151,7 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
         ["storage", store.display_url],
         ["command", " ".join(record.command or [])],
         ["algorithm", json.dumps(record.algorithm)],
+        ["early stop", json.dumps(stored_early_stop(record))],
         ["max trials", record.max_trials],
         ["max broken", record.max_broken],
         ["working dir", info["working_dir"]],

@@ -385,7 +385,6 @@ class Storage:
         row = self._run(lambda c: queries.select_best_trial(c, experiment_id), write=False)
         return queries.trial_from_row(row) if row is not None else None
 
-
     # -- intermediate values (see storage.progress) -------------------------------------
 
     def record_progress(self, trial: TrialRecord, points: list[tuple[int, float]]) -> bool:
