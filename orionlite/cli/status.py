@@ -81,12 +81,16 @@ def list_command(storage: str | None, as_json: bool) -> None:
             ("   " * (depth - 1) + "└─ " if depth else "") + s.name,
             s.version,
             s.total,
-            s.counts.get("pruned", 0),
             s.best_objective,
         ]
         for (_, depth), s in zip(tree, summaries, strict=True)
     ]
-    print_table(["experiment", "version", "trials", "pruned", "best objective"], rows)
+    headers = ["experiment", "version", "trials", "best objective"]
+    if any(s.counts.get("pruned") for s in summaries):  # only where early stopping is used
+        headers.insert(3, "pruned")
+        for row, s in zip(rows, summaries, strict=True):
+            row.insert(3, s.counts["pruned"])
+    print_table(headers, rows)
 
 
 def branch_tree(records: list[Any]) -> list[tuple[Any, int]]:
