@@ -159,7 +159,11 @@ class StopRule:
     def steps_to_compare(self, new_steps: Sequence[int]) -> list[int]:
         """The steps of a new batch at which other trials' values are needed."""
         if self.name == "median":
-            return [s for s in new_steps if s >= self.options["warmup_steps"]]
+            # The batch's last step only: the best value so far only falls, so a trial
+            # worse than the median there is judged as at any earlier step of the batch,
+            # and one read serves however many values the batch holds.
+            last = max(new_steps, default=-1)
+            return [last] if last >= self.options["warmup_steps"] else []
         if self.name == "asha":
             return [s for s in new_steps if self._is_rung(s)]
         return []

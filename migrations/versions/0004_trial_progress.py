@@ -40,7 +40,9 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.Float, nullable=False),
     )
     op.create_index(
-        "ix_trial_progress_experiment_step", "trial_progress", ["experiment_id", "step"]
+        "ix_trial_progress_experiment_step",
+        "trial_progress",
+        ["experiment_id", "step", "trial_id", "value"],
     )
 
 

@@ -1,9 +1,11 @@
 """Statements on intermediate values (``trial_progress``): the token-guarded batch write,
 and the reads of stop rules, listings and plots.
 
-Every read joins ``trials`` on the attempt, so only the values of each trial's current
-attempt count: those of an attempt that was interrupted and run again, or written by a
-worker presumed dead in the instant before its trial was taken over, are never seen.
+A batch is written only while its attempt holds the trial, and it deletes the values of
+the trial's earlier attempts: a trial run again (interrupted, or taken over from a worker
+presumed dead) starts its curve anew. The stop rules' read is then an index-only scan with
+no join (decision record 0010); listings also join ``trials`` on the attempt, so they
+never show the previous attempt's curve before the new one's first batch.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orionlite.records import TrialStatus
+from orionlite.storage.engine import Prepared
 from orionlite.storage.sqlfunctions import db_now
 from orionlite.storage.tables import trial_progress, trials
 
@@ -52,6 +55,11 @@ def insert_points(
     experiment_id = connection.execute(_owner(trial_id, attempt)).scalar()
     if experiment_id is None:
         return False
+    connection.execute(
+        trial_progress.delete().where(
+            trial_progress.c.trial_id == trial_id, trial_progress.c.attempt < attempt
+        )
+    )
     if not points:
         return True
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
@@ -71,21 +79,32 @@ def insert_points(
     return True
 
 
+# Every other trial's values at one step: an index-only range scan of
+# ix_trial_progress_experiment_step, run on the driver (``Prepared``: with 1,000 rows per
+# step, SQLAlchemy's row handling cost more than the query).
+_VALUES_AT = Prepared(
+    sa.select(trial_progress.c.trial_id, trial_progress.c.step, trial_progress.c.value).where(
+        trial_progress.c.experiment_id == sa.bindparam("p_experiment_id", type_=sa.Integer),
+        trial_progress.c.step == sa.bindparam("p_step", type_=sa.Integer),
+        trial_progress.c.trial_id != sa.bindparam("p_trial_id", type_=sa.Integer),
+    )
+)
+
+
 def select_values_at_steps(
     connection: sa.Connection, experiment_id: int, steps: Iterable[int], excluded_trial: int
 ) -> list[tuple[int, int, float]]:
     """(trial id, step, value) of every other trial of the experiment at these steps: one
-    range scan of ix_trial_progress_experiment_step per step, whatever the history."""
-    statement = (
-        sa.select(trial_progress.c.trial_id, trial_progress.c.step, trial_progress.c.value)
-        .join(trials, _CURRENT)
-        .where(
-            trial_progress.c.experiment_id == experiment_id,
-            trial_progress.c.step.in_(sorted(set(steps))),
-            trial_progress.c.trial_id != excluded_trial,
-        )
-    )
-    return [(row[0], row[1], row[2]) for row in connection.execute(statement)]
+    index-only scan per step (the rules ask about one step per batch, nearly always)."""
+    found: list[tuple[int, int, float]] = []
+    for step in sorted(set(steps)):
+        parameters = {
+            "p_experiment_id": experiment_id,
+            "p_step": step,
+            "p_trial_id": excluded_trial,
+        }
+        found += [(row[0], row[1], row[2]) for row in _VALUES_AT.run(connection, parameters)]
+    return found
 
 
 def select_progress(

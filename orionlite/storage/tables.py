@@ -108,10 +108,10 @@ budget_shares = sa.Table(
 )
 
 # Intermediate values a trial reported while it ran (orionlite.progress_file). Written
-# under the trial's fencing token; readers join on ``trials.attempt`` so that the values
-# of an earlier attempt, or of a worker presumed dead, never count. ``experiment_id`` is
-# copied from the trial so that a stop rule reads every trial's value at a step with one
-# indexed range scan.
+# under the trial's fencing token, which also deletes the values of the trial's earlier
+# attempts (storage.progress). ``experiment_id`` is copied from the trial, and the index
+# covers what a stop rule reads, so that every trial's value at a step is one index-only
+# range scan (decision record 0010).
 trial_progress = sa.Table(
     "trial_progress",
     metadata,
@@ -128,5 +128,5 @@ trial_progress = sa.Table(
     ),
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("recorded_at", sa.Float, nullable=False),
-    sa.Index("ix_trial_progress_experiment_step", "experiment_id", "step"),
+    sa.Index("ix_trial_progress_experiment_step", "experiment_id", "step", "trial_id", "value"),
 )

@@ -70,11 +70,12 @@ def test_a_stale_attempt_cannot_write_and_its_old_values_no_longer_count(
     assert retaken is not None and retaken.attempt == trial.attempt + 1
     # The first attempt's worker comes back: refused, nothing stored.
     assert not storage.record_progress(trial, [(2, 0.1)])
-    # The trial started over: only the current attempt's values are its progress.
+    # The trial started over: only the current attempt's values are its progress, and
+    # its first batch deletes the earlier attempt's.
     assert storage.progress(exp) == {}
-    assert storage.values_at_steps(exp, [1, 2], -1) == []
     assert storage.record_progress(retaken, [(1, 0.5)])
     assert storage.progress(exp) == {trial.id: [(1, 0.5)]}
+    assert storage.values_at_steps(exp, [1, 2], -1) == [(trial.id, 1, 0.5)]
     storage.finish_trial(retaken, TrialStatus.PRUNED, objective=0.5)
     # A finished trial takes no more values, even from its last owner.
     assert not storage.record_progress(retaken, [(2, 0.4)])

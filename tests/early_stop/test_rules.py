@@ -51,7 +51,7 @@ def test_none_never_stops() -> None:
 def test_median_stops_a_trial_worse_than_the_median_of_others() -> None:
     rule = StopRule.from_spec({"median": {"min_trials": 3}})
     others = {2: [0.1, 0.2, 0.3]}
-    assert rule.steps_to_compare([2]) == [2]
+    assert rule.steps_to_compare([1, 2]) == [2]
     # Best so far (0.25 at step 1) is worse than the median (0.2): stop.
     reason = rule.decide([(1, 0.25), (2, 0.4)], [(2, 0.4)], others)
     assert reason is not None and "median 0.2 of 3 other trials" in reason
@@ -63,7 +63,8 @@ def test_median_stops_a_trial_worse_than_the_median_of_others() -> None:
 
 def test_median_waits_for_the_warmup_steps() -> None:
     rule = StopRule.from_spec({"median": {"min_trials": 1, "warmup_steps": 3}})
-    assert rule.steps_to_compare([1, 2, 3, 4]) == [3, 4]
+    assert rule.steps_to_compare([1, 2]) == []
+    assert rule.steps_to_compare([1, 2, 3, 4]) == [4]
     assert rule.decide([(2, 9.0)], [(2, 9.0)], {2: [0.0]}) is None
     assert rule.decide([(3, 9.0)], [(3, 9.0)], {3: [0.0]}) is not None
 
