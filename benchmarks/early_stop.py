@@ -44,7 +44,7 @@ from typing import Any  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import REPO, pg_available, pg_database  # noqa: E402
+from _common import REPO, SCRATCH, pg_available, pg_database  # noqa: E402
 from _sgd_curve import EPOCHS, SPACE, train  # noqa: E402
 
 TRIALS = 60
@@ -188,7 +188,8 @@ def decision_cost(url: str, rule: str) -> dict[str, float]:
 
 def decision_costs() -> dict[str, dict[str, float]]:
     costs: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(dir=REPO) as folder:
+    SCRATCH.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as folder:
         for rule in ("median", "asha"):
             costs[f"sqlite {rule}"] = decision_cost(f"sqlite:///{folder}/{rule}.db", rule)
     if pg_available() is None:
@@ -233,7 +234,8 @@ def main() -> None:
     if args.costs_only:
         methods = []
         runs = {}
-    with tempfile.TemporaryDirectory(dir=REPO) as scratch:
+    SCRATCH.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
         for seed in range(args.seeds):
             for method in methods:
                 folder = Path(scratch)
