@@ -181,6 +181,8 @@ class WorkonResult:
     completed: int
     broken: int
     lost: int
+    #: Trials stopped by the experiment's stop rule (``early_stop``).
+    pruned: int = 0
 
 
 class ExperimentClient:
@@ -715,6 +717,7 @@ class ExperimentClient:
             completed=sum(r.completed for r in reports),
             broken=sum(r.broken for r in reports),
             lost=sum(r.lost for r in reports),
+            pruned=sum(r.pruned for r in reports),
         )
 
 
