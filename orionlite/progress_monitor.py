@@ -117,9 +117,7 @@ class ProgressMonitor:
         steps = self.rule.steps_to_compare([step for step, _ in batch])
         others: dict[int, list[float]] = {}
         if steps:
-            rows = self.storage.values_at_steps(self.trial.experiment_id, steps, self.trial.id)
-            for _trial_id, step, value in rows:
-                others.setdefault(step, []).append(value)
+            others = self.storage.values_at_steps(self.trial.experiment_id, steps, self.trial.id)
         return self.rule.decide(self.points, batch, others)
 
     def report(self, step: int, value: float) -> bool:

@@ -396,8 +396,8 @@ class Storage:
 
     def values_at_steps(
         self, experiment_id: int, steps: list[int], excluded_trial: int
-    ) -> list[tuple[int, int, float]]:
-        """(trial id, step, value) of the experiment's other trials at ``steps``."""
+    ) -> dict[int, list[float]]:
+        """The values of the experiment's other trials at each of ``steps``."""
         return self._run(
             lambda c: progress.select_values_at_steps(c, experiment_id, steps, excluded_trial),
             write=False,

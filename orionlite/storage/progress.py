@@ -83,7 +83,7 @@ def insert_points(
 # ix_trial_progress_experiment_step, run on the driver (``Prepared``: with 1,000 rows per
 # step, SQLAlchemy's row handling cost more than the query).
 _VALUES_AT = Prepared(
-    sa.select(trial_progress.c.trial_id, trial_progress.c.step, trial_progress.c.value).where(
+    sa.select(trial_progress.c.value).where(
         trial_progress.c.experiment_id == sa.bindparam("p_experiment_id", type_=sa.Integer),
         trial_progress.c.step == sa.bindparam("p_step", type_=sa.Integer),
         trial_progress.c.trial_id != sa.bindparam("p_trial_id", type_=sa.Integer),
@@ -93,17 +93,17 @@ _VALUES_AT = Prepared(
 
 def select_values_at_steps(
     connection: sa.Connection, experiment_id: int, steps: Iterable[int], excluded_trial: int
-) -> list[tuple[int, int, float]]:
-    """(trial id, step, value) of every other trial of the experiment at these steps: one
+) -> dict[int, list[float]]:
+    """The values of every other trial of the experiment at each of these steps: one
     index-only scan per step (the rules ask about one step per batch, nearly always)."""
-    found: list[tuple[int, int, float]] = []
+    found: dict[int, list[float]] = {}
     for step in sorted(set(steps)):
         parameters = {
             "p_experiment_id": experiment_id,
             "p_step": step,
             "p_trial_id": excluded_trial,
         }
-        found += [(row[0], row[1], row[2]) for row in _VALUES_AT.run(connection, parameters)]
+        found[step] = [row[0] for row in _VALUES_AT.run(connection, parameters)]
     return found
 
 

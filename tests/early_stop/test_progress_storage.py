@@ -52,11 +52,8 @@ def test_progress_is_stored_and_read_by_trial(storage: Storage) -> None:
     }
     assert storage.progress(exp, [second.id]) == {second.id: [(1, 0.8)]}
     # The rule's read: every other trial at the steps asked, never the trial itself.
-    assert sorted(storage.values_at_steps(exp, [1, 3], first.id)) == [(second.id, 1, 0.8)]
-    assert sorted(storage.values_at_steps(exp, [1, 3], second.id)) == [
-        (first.id, 1, 0.9),
-        (first.id, 3, 0.5),
-    ]
+    assert storage.values_at_steps(exp, [1, 3], first.id) == {1: [0.8], 3: []}
+    assert storage.values_at_steps(exp, [1, 3], second.id) == {1: [0.9], 3: [0.5]}
 
 
 def test_a_stale_attempt_cannot_write_and_its_old_values_no_longer_count(
@@ -75,7 +72,7 @@ def test_a_stale_attempt_cannot_write_and_its_old_values_no_longer_count(
     assert storage.progress(exp) == {}
     assert storage.record_progress(retaken, [(1, 0.5)])
     assert storage.progress(exp) == {trial.id: [(1, 0.5)]}
-    assert storage.values_at_steps(exp, [1, 2], -1) == [(trial.id, 1, 0.5)]
+    assert storage.values_at_steps(exp, [1, 2], -1) == {1: [0.5], 2: []}
     storage.finish_trial(retaken, TrialStatus.PRUNED, objective=0.5)
     # A finished trial takes no more values, even from its last owner.
     assert not storage.record_progress(retaken, [(2, 0.4)])

@@ -80,13 +80,15 @@ def test_late_progress_and_result_of_a_paused_worker_are_refused(cli, tmp_path: 
         assert record is not None
         (taken,) = storage.trials(record.id)
         assert (taken.status, taken.attempt) == (TrialStatus.COMPLETED, 2)
+        assert len(before) >= 2 and _attempt_steps(cli.storage, 1) == []
         os.kill(paused.pid, signal.SIGCONT)
         _out, err = paused.communicate(timeout=120)
         assert paused.returncode == 0, err
         assert "refused" in err or "reclaimed by another worker" in err, err
-        # Nothing the paused worker read after waking was stored: its trial process
-        # went on writing lines while it was stopped, none of which reached the table.
-        assert _attempt_steps(cli.storage, 1) == before
+        # Nothing the paused worker read after waking was stored: its trial process went
+        # on writing lines while it was stopped, and the new owner's first batch deleted
+        # the first attempt's values; none came back.
+        assert _attempt_steps(cli.storage, 1) == []
         (final,) = storage.trials(record.id)
         assert (final.status, final.attempt, final.reserved_by, final.objective) == (
             TrialStatus.COMPLETED,
@@ -102,3 +104,54 @@ def test_late_progress_and_result_of_a_paused_worker_are_refused(cli, tmp_path: 
             os.kill(paused.pid, signal.SIGCONT)
             paused.kill()
             paused.wait()
+
+
+def test_a_worker_killed_while_stopping_a_trial_loses_nothing(cli, tmp_path: Path) -> None:
+    """The trial ignores the stop file and SIGTERM; its worker is SIGKILLed during the
+    grace period. Another worker takes the trial over by its lease and stops it again."""
+    script = tmp_path / "deaf.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import signal, time
+            from orionlite.reporting import report_progress
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            report_progress(1, 100.0)
+            while True:
+                time.sleep(0.05)
+            """
+        )
+    )
+    storage = Storage(cli.storage)
+    storage.list_experiments()
+    command = ["--", cli.python, str(script), "--x~uniform(0, 1)"]
+    options = ["-n", "exp", "--max-trials", "1", "--heartbeat", HEARTBEAT]
+    rule = ["--early-stop", "threshold", "--early-stop-config", '{"upper": 10}']
+    first = subprocess.Popen(
+        cli.command("hunt", *options, *rule, "--stop-grace", "60", *command),
+        cwd=cli.cwd,
+        env=cli.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        stop_file = cli.cwd / "orionlite-runs" / "exp-v1" / "1" / "stop-attempt1"
+        _wait(stop_file.exists, "the first worker to start stopping the trial")
+        first.kill()
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.communicate()
+    record = storage.get_experiment("exp")
+    assert record is not None
+    (held,) = storage.trials(record.id)
+    assert (held.status, held.attempt) == (TrialStatus.RESERVED, 1)  # until its lease ends
+    time.sleep(1.0)
+    second = cli.run("hunt", *options, "--stop-grace", "0.3", *command, timeout=120)
+    assert second.returncode == 0, second.stderr
+    (final,) = storage.trials(record.id)
+    assert (final.status, final.attempt, final.objective) == (TrialStatus.PRUNED, 2, 100.0)
+    assert final.exit_code == -9  # it ignored SIGTERM too: killed after two grace periods
+    assert storage.progress(record.id) == {final.id: [(1, 100.0)]}
+    storage.close()
