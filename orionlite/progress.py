@@ -150,7 +150,7 @@ class ProgressMonitor:
         values = {status.value: count for status, count in counts.items()}
         if self._experiment_id != record.id:
             if self._completed_at_start is None or self._experiment_id is not None:
-                self._completed_at_start = values.get("completed", 0)
+                self._completed_at_start = values.get("completed", 0) + values.get("pruned", 0)
             self._experiment_id = record.id
         assert self._completed_at_start is not None
         return Snapshot(
