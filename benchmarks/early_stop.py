@@ -221,9 +221,23 @@ def table(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def _merged(runs: dict[str, list[dict[str, Any]]], seeds: range) -> dict[str, list[dict[str, Any]]]:
+    """This run's results plus the stored ones of other seeds (``--first-seed`` adds seeds
+    to an earlier run), so that the table is over every seed run so far."""
+    if not RESULTS.exists() or not runs:
+        return runs
+    stored = json.loads(RESULTS.read_text()).get("runs", {})
+    merged: dict[str, list[dict[str, Any]]] = {}
+    for method, results in runs.items():
+        kept = [r for r in stored.get(method, []) if r["seed"] not in seeds]
+        merged[method] = sorted(kept + results, key=lambda r: r["seed"])
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
+    parser.add_argument("--seeds", type=int, default=1, help="how many seeds (default 1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
     parser.add_argument(
         "--methods", default=",".join((*RULES, *OPTUNA)), help="comma-separated subset"
     )
@@ -236,7 +250,7 @@ def main() -> None:
         runs = {}
     SCRATCH.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for method in methods:
                 folder = Path(scratch)
                 if method in RULES:
@@ -247,11 +261,12 @@ def main() -> None:
                 print(f"seed {seed} {method}: {json.dumps(result)}", flush=True)
     costs = decision_costs()
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps({"seeds": args.seeds, "runs": runs, "decision_ms": costs}, indent=2)
-    )
+    runs = _merged(runs, range(args.first_seed, args.first_seed + args.seeds))
+    RESULTS.write_text(json.dumps({"runs": runs, "decision_ms": costs}, indent=2))
     print()
     if "none" in runs:
+        seeds = sorted({r["seed"] for results in runs.values() for r in results})
+        print(f"seeds {', '.join(map(str, seeds))}; medians over seeds:")
         print("\n".join(table(runs)))
     print()
     print("| backend, rule | judge (ms per batch) | value alone (ms) | value in tens (ms) |")
