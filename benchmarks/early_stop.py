@@ -55,17 +55,18 @@ HISTORY_TRIALS = 1000
 RESULTS = REPO / "benchmarks" / "results" / "early_stop.json"
 
 
-def run_orionlite(rule: str, seed: int, folder: Path) -> dict[str, Any]:
+def run_orionlite(rule: str, seed: int, folder: Path, config: str | None = None) -> dict[str, Any]:
     from orionlite.records import TrialStatus
     from orionlite.storage import Storage
 
-    url = f"sqlite:///{folder / f'{rule}-{seed}.db'}"
+    label = f"{rule}{len(config or '')}"
+    url = f"sqlite:///{folder / f'{label}-{seed}.db'}"
     argv = [
         str(Path(sys.executable).parent / "hunt"),
         "-n", f"sgd-{rule}", "--storage", url, "--max-trials", str(TRIALS),
         "--n-workers", str(WORKERS), "--seed", str(seed), "--quiet",
-        "--working-dir", str(folder / f"{rule}-{seed}"),
-        "--early-stop", rule, "--",
+        "--working-dir", str(folder / f"{label}-{seed}"),
+        "--early-stop", rule, *(["--early-stop-config", config] if config else []), "--",
         sys.executable, str(HERE / "_sgd_curve.py"),
         *(f"--{name}~{prior}" for name, prior in SPACE.items()),
     ]  # fmt: skip
@@ -224,10 +225,10 @@ def table(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
 def _merged(runs: dict[str, list[dict[str, Any]]], seeds: range) -> dict[str, list[dict[str, Any]]]:
     """This run's results plus the stored ones of other seeds (``--first-seed`` adds seeds
     to an earlier run), so that the table is over every seed run so far."""
-    if not RESULTS.exists() or not runs:
+    if not RESULTS.exists():
         return runs
     stored = json.loads(RESULTS.read_text()).get("runs", {})
-    merged: dict[str, list[dict[str, Any]]] = {}
+    merged: dict[str, list[dict[str, Any]]] = dict(stored)
     for method, results in runs.items():
         kept = [r for r in stored.get(method, []) if r["seed"] not in seeds]
         merged[method] = sorted(kept + results, key=lambda r: r["seed"])
@@ -239,9 +240,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="how many seeds (default 1)")
     parser.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
     parser.add_argument(
-        "--methods", default=",".join((*RULES, *OPTUNA)), help="comma-separated subset"
+        "--methods",
+        default=",".join((*RULES, *OPTUNA)),
+        help='comma-separated subset; a rule may have options: "asha {\\"min_step\\": 3}"',
     )
     parser.add_argument("--costs-only", action="store_true", help="only the decision cost")
+    parser.add_argument(
+        "--no-costs", action="store_true", help="keep the stored decision cost, measure none"
+    )
     args = parser.parse_args()
     methods = args.methods.split(",")
     runs: dict[str, list[dict[str, Any]]] = {method: [] for method in methods}
@@ -255,11 +261,17 @@ def main() -> None:
                 folder = Path(scratch)
                 if method in RULES:
                     result = run_orionlite(method, seed, folder)
+                elif method.split(" ", 1)[0] in RULES:  # "asha {...}": options given
+                    rule, config = method.split(" ", 1)
+                    result = run_orionlite(rule, seed, folder, config)
                 else:
                     result = run_optuna(method, seed)
                 runs[method].append({"seed": seed, **result})
                 print(f"seed {seed} {method}: {json.dumps(result)}", flush=True)
-    costs = decision_costs()
+    if args.no_costs and RESULTS.exists():
+        costs = json.loads(RESULTS.read_text()).get("decision_ms", {})
+    else:
+        costs = decision_costs()
     RESULTS.parent.mkdir(exist_ok=True)
     runs = _merged(runs, range(args.first_seed, args.first_seed + args.seeds))
     RESULTS.write_text(json.dumps({"runs": runs, "decision_ms": costs}, indent=2))
