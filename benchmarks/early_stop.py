@@ -8,9 +8,9 @@ over ``alpha``, ``eta0`` and ``learning_rate``; 60 trials, 4 workers, random sea
 the seed of the run, for every method:
 
 * ``none``, ``median``, ``asha``: ``hunt --n-workers 4 --early-stop RULE`` (default
-  options: median ``min_trials=5, warmup_steps=0``; asha ``min_step=1,
-  reduction_factor=3``), trials as command lines reporting through
-  ``$ORIONLITE_PROGRESS_PATH``, on SQLite;
+  options: median ``min_trials=5, warmup_steps=0``; asha ``min_step=3,
+  reduction_factor=3``; ``--methods 'asha {"min_step": 1}'`` gives a rule options),
+  trials as command lines reporting through ``$ORIONLITE_PROGRESS_PATH``, on SQLite;
 * ``optuna median``, ``optuna halving``: Optuna's ``MedianPruner()`` and
   ``SuccessiveHalvingPruner()`` (defaults) with ``RandomSampler(seed)``, the same
   training called in process, ``n_jobs=4`` threads, in-memory storage.

@@ -60,7 +60,7 @@ CONTEXT = {
     "--early-stop-config",
     metavar="JSON",
     help='Options of the rule, e.g. \'{"min_trials": 5, "warmup_steps": 2}\' (median), '
-    '\'{"min_step": 1, "reduction_factor": 3}\' (asha), \'{"upper": 10}\' (threshold).',
+    '\'{"min_step": 3, "reduction_factor": 3}\' (asha), \'{"upper": 10}\' (threshold).',
 )
 @click.option(
     "--stop-grace",

@@ -12,7 +12,7 @@ def test_normalized_rules_hold_every_option() -> None:
     assert normalize_early_stop("median") == {"median": DEFAULTS["median"]}
     assert normalize_early_stop(None) == {"none": {}}
     assert normalize_early_stop("asha", '{"reduction_factor": 4}') == {
-        "asha": {"min_step": 1, "reduction_factor": 4}
+        "asha": {"min_step": 3, "reduction_factor": 4}
     }
     stored = normalize_early_stop({"threshold": {"upper": 3}})
     assert stored == {"threshold": {"lower": None, "upper": 3}}
