@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     import pandas
 
     from orionlite.executors import FanOut
+    from orionlite.progress_monitor import ProgressMonitor
     from orionlite.summary import ExperimentSummary
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ _FIXED_COLUMNS = (
     "started_at",
     "ended_at",
     "duration",
+    "progress",
 )
 
 
@@ -96,10 +98,42 @@ class Trial:
     #: Everything stored about the trial (timestamps, worker, attempt...).
     record: TrialRecord | None = field(default=None, repr=False, compare=False)
     _client: ExperimentClient | None = field(default=None, repr=False, compare=False)
+    #: The intermediate values it reported, as (step, value) in step order.
+    progress: list[tuple[int, float]] = field(default_factory=list, repr=False, compare=False)
+    # Set while a workon function runs the trial (see FunctionRunner).
+    _monitor: ProgressMonitor | None = field(default=None, repr=False, compare=False)
+
+    def report(self, step: int, value: float) -> bool:
+        """Report the objective's value at ``step`` (an epoch); returns whether the
+        experiment's stop rule stopped the trial (then also :attr:`should_stop`).
+
+        For functions run by ``workon``. Steps must increase; values are stored in
+        batches and judged by the rule (``build_experiment(..., early_stop=...)``). A
+        function that returns after a stop is recorded ``pruned`` with its last value.
+        """
+        from orionlite.reporting import check_point
+
+        step, value = check_point(step, value)
+        if self._monitor is None:
+            raise TrialNotHeldError(
+                f"Trial {self.id} is not being run by workon, so it cannot report progress.",
+                hint="Call trial.report(step, value) inside a function run by exp.workon(fn).",
+            )
+        return self._monitor.report(step, value)
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether the experiment's stop rule stopped this trial (see :meth:`report`)."""
+        return self._monitor is not None and self._monitor.stop_reason is not None
 
     @classmethod
     def from_record(
-        cls, record: TrialRecord, experiment_dir: Path, client: ExperimentClient | None = None
+        cls,
+        record: TrialRecord,
+        experiment_dir: Path,
+        client: ExperimentClient | None = None,
+        progress: list[tuple[int, float]] | None = None,
+        monitor: ProgressMonitor | None = None,
     ) -> Trial:
         return cls(
             id=record.id,
@@ -111,6 +145,8 @@ class Trial:
             error=record.error,
             record=record,
             _client=client,
+            progress=list(progress or []),
+            _monitor=monitor,
         )
 
     def __enter__(self) -> Trial:
@@ -132,7 +168,7 @@ class Trial:
 
     def __getstate__(self) -> dict[str, Any]:
         # The client holds threads and connections; a copy elsewhere is a plain snapshot.
-        return {**self.__dict__, "_client": None}
+        return {**self.__dict__, "_client": None, "_monitor": None}
 
 
 @dataclass(frozen=True)
@@ -145,6 +181,8 @@ class WorkonResult:
     completed: int
     broken: int
     lost: int
+    #: Trials stopped by the experiment's stop rule (``early_stop``).
+    pruned: int = 0
 
 
 class ExperimentClient:
@@ -279,12 +317,18 @@ class ExperimentClient:
     def trials(
         self, status: str | TrialStatus | Iterable[str | TrialStatus] | None = None
     ) -> list[Trial]:
-        """Trials in creation order, all or those with the given status(es)."""
+        """Trials in creation order, all or those with the given status(es), each with
+        its reported ``progress``."""
         statuses: tuple[TrialStatus, ...] | None = None
         if status is not None:
             wanted = [status] if isinstance(status, (str, TrialStatus)) else list(status)
             statuses = tuple(_status(value) for value in wanted)
-        return [self._trial(record) for record in self.storage.trials(self.id, statuses)]
+        records = self.storage.trials(self.id, statuses)
+        curves = self.storage.progress(self.id)
+        return [
+            Trial.from_record(record, self.working_dir, progress=curves.get(record.id))
+            for record in records
+        ]
 
     def get_trial(self, trial_id: int) -> Trial | None:
         record = self.storage.get_trial(trial_id)
@@ -312,7 +356,9 @@ class ExperimentClient:
         self._refresh()
         max_trials = self.max_trials
         if max_trials is not None:
+            # Pruned trials count toward max_trials like completed ones.
             completed = self.storage.count_status(self.id, TrialStatus.COMPLETED)
+            completed += self.storage.count_status(self.id, TrialStatus.PRUNED)
             if completed >= max_trials:
                 return True
         with self._lock:
@@ -355,6 +401,7 @@ class ExperimentClient:
         }
         rows: list[dict[str, Any]] = []
         extra_columns: list[str] = []
+        curves = self.storage.progress(self.id)
         for record in self.storage.trials(self.id):
             row: dict[str, Any] = {
                 "id": record.id,
@@ -382,6 +429,7 @@ class ExperimentClient:
                 started_at=record.started_at,
                 ended_at=record.ended_at,
                 duration=record.duration,
+                progress=curves.get(record.id, []),
             )
             rows.append(row)
         columns = [
@@ -682,6 +730,7 @@ class ExperimentClient:
             completed=sum(r.completed for r in reports),
             broken=sum(r.broken for r in reports),
             lost=sum(r.lost for r in reports),
+            pruned=sum(r.pruned for r in reports),
         )
 
 
@@ -712,6 +761,7 @@ def build_experiment(
     *,
     branch: str | None = None,
     heartbeat: float = DEFAULT_HEARTBEAT_S,
+    early_stop: str | dict[str, Any] | None = None,
 ) -> ExperimentClient:
     """Create the experiment, or join it: the same rules as ``hunt`` (SPEC §6).
 
@@ -722,7 +772,9 @@ def build_experiment(
     (default ``$ORIONLITE_STORAGE``, else ``sqlite:///orionlite.db``). ``branch``, like
     ``hunt --branch``, creates or joins a child of ``name`` whose history starts with the
     parent's compatible trials. ``heartbeat`` is the interval, in seconds, at which held
-    trials are kept alive.
+    trials are kept alive. ``early_stop``, like ``hunt --early-stop``, is the rule that
+    stops trials on the values they report: ``"median"``, ``{"asha": {"min_step": 1}}``...
+    (see docs/early-stopping.md); stored with the experiment.
     """
     if not isinstance(name, str) or not name:
         raise ConfigError(f"The experiment name must be a non-empty string, not {name!r}.")
@@ -731,6 +783,11 @@ def build_experiment(
             _check_count(option, value)
     if version is not None:
         _check_count("version", version)
+    rule = None
+    if early_stop is not None:
+        from orionlite.stopping import normalize_early_stop
+
+        rule = normalize_early_stop(early_stop)
     store = _storage(storage)
     settings = ExperimentSettings(
         name=name,
@@ -742,6 +799,7 @@ def build_experiment(
         working_dir=working_dir,
         version=version,
         branch=branch,
+        early_stop=rule,
     )
     try:
         with _api_errors(name, store):

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from orionlite.cmdline import CommandTemplate
 from orionlite.configfile import fill_arguments, find_config_files
@@ -23,6 +23,11 @@ from orionlite.errors import CommandError, ResultsError
 from orionlite.outcome import LOST, LOST_AND_STOPPED, RunControls, TrialOutcome
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.results import RESULTS_PATH_ENV, objective_of, read_results
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from orionlite.progress_monitor import CommandProgress
 
 STDERR_TAIL_LINES = 20
 # After forwarding Ctrl-C/SIGTERM, how long the trial may take to wrap up (save a
@@ -76,6 +81,7 @@ class CommandRunner:
         echo_output: bool = False,
         grace_s: float = DEFAULT_GRACE_S,
         trial_timeout_s: float | None = None,
+        progress: Callable[[TrialRecord, Path], CommandProgress] | None = None,
     ) -> None:
         self.template = template
         self.experiment_name = experiment_name
@@ -86,6 +92,8 @@ class CommandRunner:
         self.grace_s = grace_s
         # A trial running longer is stopped (_stop_trial) and recorded broken: "timeout".
         self.trial_timeout_s = trial_timeout_s
+        # Follows each trial's progress file and runs the stop sequence (early stopping).
+        self.progress = progress
         self.launch_dir = Path.cwd()
         # Config files of the command holding priors (SPEC §1): each trial gets a filled copy.
         self.config_files = find_config_files(template.argv, self.launch_dir)
@@ -106,6 +114,9 @@ class CommandRunner:
             )
         )
         env = self._environment(trial, trial_dir, results_path)
+        watch = self.progress(trial, trial_dir) if self.progress is not None else None
+        if watch is not None:
+            env.update(watch.environment())
         stderr_tail: list[str] = []
         try:
             process = subprocess.Popen(
@@ -135,7 +146,7 @@ class CommandRunner:
             while process.poll() is None:
                 if deadline is not None and interrupted_at is None and time.monotonic() > deadline:
                     timed_out = True
-                    self._stop_trial(process, trial_dir)
+                    self._stop_trial(process, watch)
                     interrupted_at = time.monotonic()
                 elif controls.lost() and not lost:
                     lost = True
@@ -162,6 +173,8 @@ class CommandRunner:
                     controls.forced() or time.monotonic() - interrupted_at > self.grace_s
                 ):
                     _signal_group(process, signal.SIGKILL)
+                if watch is not None and not lost:
+                    watch.poll(process.pid)
                 # Wakes as soon as the trial exits (a trivial trial would otherwise pay
                 # up to a whole poll interval), and at least every _POLL_S for signals.
                 exited.wait(_POLL_S)
@@ -180,13 +193,20 @@ class CommandRunner:
         if controls.lost():
             return LOST
         if timed_out and not controls.interrupted():
-            return _timed_out(process.returncode, stderr_tail, self.trial_timeout_s)
-        return _outcome(process.returncode, results_path, stderr_tail, interrupted_at is not None)
+            outcome = _timed_out(process.returncode, stderr_tail, self.trial_timeout_s)
+        else:
+            outcome = _outcome(
+                process.returncode, results_path, stderr_tail, interrupted_at is not None
+            )
+        return outcome if watch is None else watch.conclude(outcome)
 
-    def _stop_trial(self, process: subprocess.Popen[bytes], trial_dir: Path) -> None:
-        """Ask a running trial to stop, as an interrupted one is: SIGTERM to its process
-        group now, SIGKILL after ``grace_s`` (the run loop). A stop file that the trial
-        can watch (early stopping) belongs here, before the signal."""
+    @staticmethod
+    def _stop_trial(process: subprocess.Popen[bytes], watch: CommandProgress | None) -> None:
+        """Ask a running trial to stop, as an interrupted one is: its stop file (which a
+        trial that checkpoints may watch) and SIGTERM to its process group now, SIGKILL
+        after ``grace_s`` (the run loop)."""
+        if watch is not None:
+            watch.stop_path.touch()
         _signal_group(process, signal.SIGTERM)
 
     def _resolve_paths(self, argv: list[str]) -> list[str]:

@@ -178,6 +178,9 @@ class ExperimentSettings:
     version: int | None = None
     #: Create or join this child of ``name`` instead (see orionlite.branching).
     branch: str | None = None
+    #: The stop rule, normalised (``orionlite.stopping.normalize_early_stop``); None
+    #: leaves the stored one (or ``none`` for a new experiment).
+    early_stop: dict[str, Any] | None = None
 
 
 def open_experiment(storage: Storage, name: str, version: int | None = None) -> Experiment:
@@ -238,8 +241,19 @@ def _new_values(settings: ExperimentSettings) -> dict[str, Any]:
         "max_trials": settings.max_trials,
         "max_broken": DEFAULT_MAX_BROKEN if settings.max_broken is None else settings.max_broken,
         "working_dir": settings.working_dir,
-        "metadata": {"orionlite_version": _package_version()},
+        "metadata": {"orionlite_version": _package_version(), **_early_stop(settings)},
     }
+
+
+def _early_stop(settings: ExperimentSettings) -> dict[str, Any]:
+    """The stop rule, kept in the experiment's metadata: stored once with the experiment,
+    like the algorithm, so that every worker judges trials by the same rule."""
+    return {} if settings.early_stop is None else {"early_stop": settings.early_stop}
+
+
+def stored_early_stop(record: ExperimentRecord) -> dict[str, Any]:
+    """The experiment's stop rule as stored, ``{"none": {}}`` when it has none."""
+    return dict(record.metadata.get("early_stop") or {"none": {}})
 
 
 def find_differences(
@@ -259,6 +273,8 @@ def find_differences(
         wanted = algorithm_spec(make_algorithm(settings.algorithm, space))
         if wanted != record.algorithm:
             differences.append(("algorithm", record.algorithm, wanted))
+    if settings.early_stop is not None and settings.early_stop != stored_early_stop(record):
+        differences.append(("early_stop", stored_early_stop(record), settings.early_stop))
     if settings.command is not None and record.command is not None:
         if settings.command != record.command:
             differences.append(("command", record.command, settings.command))

@@ -133,8 +133,14 @@ def export_csv(experiment: Experiment) -> str:
 
 
 def export_json(experiment: Experiment) -> str:
+    """Each trial also has ``progress``: the values it reported, as [step, value] pairs."""
     trials = experiment.storage.trials(experiment.id)
-    return json.dumps([trial_record(trial) for trial in trials], indent=2)
+    curves = experiment.storage.progress(experiment.id)
+    records = [
+        {**trial_record(trial), "progress": [list(p) for p in curves.get(trial.id, [])]}
+        for trial in trials
+    ]
+    return json.dumps(records, indent=2)
 
 
 def export(experiment: Experiment, fmt: str) -> str:

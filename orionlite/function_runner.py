@@ -27,11 +27,14 @@ from typing import TYPE_CHECKING, Any
 from orionlite.errors import ConfigError, ResultsError, TrialFailedError
 from orionlite.outcome import LOST, LOST_AND_STOPPED, RunControls, TrialOutcome
 from orionlite.records import TrialRecord, TrialStatus
+from orionlite.reporting import in_process
 from orionlite.results import normalize_results, objective_of
 
 if TYPE_CHECKING:
     from orionlite.experiment import Experiment
+    from orionlite.progress_monitor import ProgressMonitor
     from orionlite.signals import StopRequest
+    from orionlite.stopping import StopRule
 
 ON_ERROR = ("raise", "count")
 # Tracebacks are kept whole unless huge (a recursion error); the end says the most.
@@ -152,6 +155,7 @@ class FunctionRunner:
         self._call_number = 0
         self._nudged_call = 0
         self._interrupt_delivered = False
+        self._rule: StopRule | None = None
 
     # -- interruption (see orionlite.executors.worker_signals) ------------------------
 
@@ -179,15 +183,17 @@ class FunctionRunner:
         if controls.interrupted():
             return TrialOutcome(TrialStatus.INTERRUPTED, error="Stopped before it started.")
         kwargs = dict(trial.params)
+        monitor = self._monitor(trial)
         if self.takes_trial:
             from orionlite.client import Trial
 
-            kwargs["trial"] = Trial.from_record(trial, self.working_dir)
+            kwargs["trial"] = Trial.from_record(trial, self.working_dir, monitor=monitor)
             # Only ``trial`` leads to the trial's folder: a function without it gets none
             # (an empty folder per trial, and a directory created on disk, 60 us each).
             (self.working_dir / str(trial.id)).mkdir(parents=True, exist_ok=True)
         self._controls = controls
         self._interrupt_delivered = False
+        reporting = in_process.set(monitor)  # report_progress() goes to this trial
         try:
             try:
                 self._call_number += 1
@@ -195,6 +201,7 @@ class FunctionRunner:
                 value = self.fn(**kwargs)
             finally:
                 self._calling = False
+                in_process.reset(reporting)
         except KeyboardInterrupt:
             if controls.lost():
                 return LOST_AND_STOPPED
@@ -216,6 +223,9 @@ class FunctionRunner:
             return TrialOutcome(
                 TrialStatus.INTERRUPTED, error="Interrupted while the function ran."
             )
+        monitor.flush(force=True, judge=False)
+        if monitor.stop_reason is not None:  # it returned after the rule stopped it
+            return monitor.pruned(TrialOutcome(TrialStatus.COMPLETED))
         try:
             results = results_from_return(value)
         except ResultsError as exc:
@@ -228,6 +238,15 @@ class FunctionRunner:
             # broken and counted, never raised.
             return TrialOutcome(TrialStatus.BROKEN, results=results, error=_message(exc))
         return TrialOutcome(TrialStatus.COMPLETED, objective=objective, results=results)
+
+    def _monitor(self, trial: TrialRecord) -> ProgressMonitor:
+        from orionlite.experiment import stored_early_stop
+        from orionlite.progress_monitor import ProgressMonitor
+        from orionlite.stopping import StopRule
+
+        if self._rule is None:
+            self._rule = StopRule.from_spec(stored_early_stop(self.experiment.record))
+        return ProgressMonitor(self.experiment.storage, trial, self._rule)
 
     def _broken(self, trial: TrialRecord, exc: BaseException, text: str) -> TrialOutcome:
         if self.on_error == "raise" and self.failure is None:

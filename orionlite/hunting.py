@@ -7,8 +7,10 @@ worker processes, each a full masterless worker against the same database.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from orionlite.algorithms import make_algorithm
 from orionlite.cmdline import CommandTemplate, parse_command
@@ -28,6 +30,10 @@ from orionlite.signals import StopRequest, stop_on_signals
 from orionlite.storage import Storage
 from orionlite.storage.sqlite_files import missing_sqlite_file
 from orionlite.worker import Worker, WorkerExit, WorkerReport, WorkerSettings
+
+if TYPE_CHECKING:
+    from orionlite.progress_monitor import CommandProgress
+    from orionlite.records import TrialRecord
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,10 @@ class HuntSettings:
     quiet: bool = False
     #: A trial running longer is stopped and recorded broken ("timeout").
     trial_timeout_s: float | None = None
+    #: ``--early-stop``, normalised (``orionlite.stopping``); None keeps the stored rule.
+    early_stop: dict[str, Any] | None = None
+    #: ``--stop-grace``: seconds between the stop file and SIGTERM, and SIGTERM and SIGKILL.
+    stop_grace_s: float = 10.0
 
 
 @dataclass
@@ -94,6 +104,7 @@ def prepare(settings: HuntSettings) -> tuple[Experiment, CommandTemplate]:
             working_dir=settings.working_dir,
             version=settings.version,
             branch=settings.branch,
+            early_stop=settings.early_stop,
         ),
     )
     if template is None:
@@ -136,8 +147,28 @@ def _run_worker(
         storage_url=experiment.storage.url,
         echo_output=settings.verbose,
         trial_timeout_s=settings.trial_timeout_s,
+        progress=progress_watch(experiment, settings.stop_grace_s),
     )
     return Worker(experiment, runner, settings.worker, stop).run()
+
+
+def progress_watch(
+    experiment: Experiment, grace_s: float
+) -> Callable[[TrialRecord, Path], CommandProgress]:
+    """What follows each trial's progress and stops it under the experiment's rule."""
+    from orionlite.experiment import stored_early_stop
+    from orionlite.progress_monitor import PROGRESS_LOG, CommandProgress, ProgressMonitor
+    from orionlite.stopping import StopRule
+
+    rule = StopRule.from_spec(stored_early_stop(experiment.record))
+
+    def watch(trial: TrialRecord, trial_dir: Path) -> CommandProgress:
+        monitor = ProgressMonitor(
+            experiment.storage, trial, rule, log_path=trial_dir / PROGRESS_LOG
+        )
+        return CommandProgress(monitor, trial_dir, grace_s)
+
+    return watch
 
 
 def _worker_process(settings: HuntSettings, channel: StopChannel) -> WorkerReport:

@@ -31,7 +31,7 @@ from orionlite.space import Choices, Fidelity, LogUniform, Prior, Uniform
 if TYPE_CHECKING:
     from orionlite.experiment import Experiment
 
-KINDS = ("regret", "parallel", "importance")
+KINDS = ("regret", "parallel", "importance", "curves")
 MATPLOTLIB_SUFFIXES = (".png", ".svg", ".pdf")
 PLOTLY_SUFFIXES = (".html",)
 INSTALL_HINT = "Install the plotting extra: pip install 'orionlite[plot]'"
@@ -183,6 +183,11 @@ def plot(experiment: Experiment, kind: str, output: str | Path) -> Path:
             f"Cannot tell the plot format from {str(path)!r}.",
             hint="End the file name with .png, .svg or .pdf (matplotlib) or .html (plotly).",
         )
+    if kind == "curves":  # intermediate values, not completed trials: its own module
+        from orionlite.plot_curves import plot_curves
+
+        _require("plotly" if suffix in PLOTLY_SUFFIXES else "matplotlib")
+        return plot_curves(experiment, path, interactive=suffix in PLOTLY_SUFFIXES)
     trials = completed_trials(experiment)
     if not trials:
         raise OrionliteError(

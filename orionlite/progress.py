@@ -57,7 +57,8 @@ class Snapshot:
 
     @property
     def completed(self) -> int:
-        return self.counts.get("completed", 0)
+        # Pruned trials count toward max_trials like completed ones.
+        return self.counts.get("completed", 0) + self.counts.get("pruned", 0)
 
     def rate_per_s(self, now: float) -> float | None:
         """Trials completed per second by everyone since this hunt started, or None."""
@@ -87,8 +88,9 @@ def format_line(snapshot: Snapshot, now: float | None = None) -> str:
     now = time.time() if now is None else now
     counts = snapshot.counts
     limit = f"/{snapshot.max_trials}" if snapshot.max_trials else ""
+    pruned = counts.get("pruned", 0)
     parts = [
-        f"{snapshot.completed}{limit} completed",
+        f"{snapshot.completed}{limit} completed" + (f" ({pruned} pruned)" if pruned else ""),
         f"{counts.get('reserved', 0)} running",
         f"{counts.get('broken', 0)} broken",
     ]
@@ -161,7 +163,7 @@ class ProgressMonitor:
         values = {status.value: count for status, count in counts.items()}
         if self._experiment_id != record.id:
             if self._completed_at_start is None or self._experiment_id is not None:
-                self._completed_at_start = values.get("completed", 0)
+                self._completed_at_start = values.get("completed", 0) + values.get("pruned", 0)
             self._experiment_id = record.id
         assert self._completed_at_start is not None
         return Snapshot(

@@ -12,9 +12,12 @@ from typing import Any
 
 
 class TrialStatus(str, enum.Enum):
-    """Lifecycle of a trial: new -> reserved -> completed | broken | interrupted.
+    """Lifecycle of a trial: new -> reserved -> completed | broken | interrupted | pruned.
 
-    Values are plain strings so the database stays readable with ``psql``/``sqlite3``.
+    ``pruned``: stopped early by the experiment's stop rule; its objective is its last
+    reported value, and it counts toward max_trials like a completed trial.
+
+        Values are plain strings so the database stays readable with ``psql``/``sqlite3``.
     """
 
     NEW = "new"
@@ -22,6 +25,7 @@ class TrialStatus(str, enum.Enum):
     COMPLETED = "completed"
     BROKEN = "broken"
     INTERRUPTED = "interrupted"
+    PRUNED = "pruned"
 
     def __str__(self) -> str:
         return self.value
@@ -29,7 +33,7 @@ class TrialStatus(str, enum.Enum):
     @property
     def is_terminal(self) -> bool:
         """Terminal trials never change again, so readers may cache them forever."""
-        return self in (TrialStatus.COMPLETED, TrialStatus.BROKEN)
+        return self in (TrialStatus.COMPLETED, TrialStatus.BROKEN, TrialStatus.PRUNED)
 
 
 RESERVABLE_STATUSES = (TrialStatus.NEW, TrialStatus.INTERRUPTED)

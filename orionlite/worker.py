@@ -87,6 +87,7 @@ class WorkerReport:
     lost: int = 0
     #: Trials this worker gave back to the pool (Ctrl-C, SIGTERM).
     interrupted: int = 0
+    pruned: int = 0
 
 
 def new_worker_id() -> str:
@@ -346,6 +347,14 @@ class Worker:
                 trial.id,
                 _Formatted(_format_value, outcome.objective),
                 extra={"action": "trial_completed", "trial_id": trial.id},
+            )
+        elif status is TrialStatus.PRUNED:
+            report.pruned += 1
+            log.info(
+                "trial %s pruned: %s",
+                trial.id,
+                outcome.error or "stopped by the experiment's stop rule",
+                extra={"action": "trial_pruned", "trial_id": trial.id},
             )
         elif status is TrialStatus.BROKEN:
             report.broken += 1

@@ -22,16 +22,19 @@ if TYPE_CHECKING:
 PENDING_STATUSES = frozenset({TrialStatus.NEW, TrialStatus.RESERVED, TrialStatus.INTERRUPTED})
 """Trials that will (again) be run: their result is still to come."""
 
+_WITH_RESULT = frozenset({TrialStatus.COMPLETED, TrialStatus.PRUNED})
+
 NORMAL_SPAN = 4.0
 """A normal prior is searched over mu ± NORMAL_SPAN sigma by model-based algorithms."""
 
 
 def completed(history: Iterable[TrialRecord]) -> list[TrialRecord]:
-    """Trials with a usable objective, in creation order."""
+    """Trials with a usable objective, in creation order. A pruned trial counts with its
+    last reported value: stopped because it was poor, it tells where not to look."""
     return [
         trial
         for trial in history
-        if trial.status is TrialStatus.COMPLETED
+        if trial.status in _WITH_RESULT
         and trial.objective is not None
         and math.isfinite(trial.objective)
     ]

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from orionlite.space import Space
 
 _DRAWS_PER_POINT = 100
-_FINISHED = (TrialStatus.COMPLETED, TrialStatus.BROKEN)
+_FINISHED = (TrialStatus.COMPLETED, TrialStatus.BROKEN, TrialStatus.PRUNED)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,11 @@ def print_closing(result: HuntResult) -> int:
     experiment = result.experiment
     summary = summarize(experiment.storage, experiment.record)
     label = f"{experiment.name!r} v{experiment.version}"
-    completed = summary.counts["completed"]
+    completed: int | str = summary.counts["completed"]
+    if summary.counts.get("pruned"):
+        # Pruned trials count toward max_trials like completed ones.
+        pruned = summary.counts["pruned"]
+        completed = f"{summary.counts['completed'] + pruned} ({pruned} pruned)"
     limit = f" of {summary.max_trials}" if summary.max_trials else ""
     reason = result.reason
     if reason is WorkerExit.DONE:

@@ -52,6 +52,27 @@ CONTEXT = {
 )
 @click.option("--seed", type=int, help="Seed of the algorithm (reproducible with one worker).")
 @click.option(
+    "--early-stop",
+    metavar="RULE",
+    help="Stop hopeless trials early: none (default), median, asha or threshold, judged "
+    "on the values trials report to $ORIONLITE_PROGRESS_PATH. Stored with the experiment.",
+)
+@click.option(
+    "--early-stop-config",
+    metavar="JSON",
+    help='Options of the rule, e.g. \'{"min_trials": 5, "warmup_steps": 2}\' (median), '
+    '\'{"min_step": 3, "reduction_factor": 3}\' (asha), \'{"upper": 10}\' (threshold).',
+)
+@click.option(
+    "--stop-grace",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A stopped trial gets this long after its stop file before SIGTERM, and as long "
+    "again before SIGKILL.",
+)
+@click.option(
     "--n-workers",
     type=click.IntRange(min=1),
     default=1,
@@ -206,8 +227,11 @@ def _settings(options: dict[str, Any], live: bool = False) -> Any:
         value = options.get(key)
         return value if value is not None else file_settings.get(file_key or key)
 
+    early_stop = _early_stop(options["early_stop"], options["early_stop_config"])
     return HuntSettings(
         name=name,
+        early_stop=early_stop,
+        stop_grace_s=options["stop_grace"],
         command=command,
         storage=pick("storage"),
         algorithm=spec,
@@ -309,6 +333,25 @@ def _pass_config_file(command: list[str], path: str) -> list[str]:
     if not command:
         return command  # joining: the stored command already passes the file
     return [*command, "--config", path]
+
+
+def _early_stop(rule: str | None, config: str | None) -> dict[str, Any] | None:
+    """The rule, checked before anything is stored (exit 2 when unusable)."""
+    if rule is None and config is None:
+        return None
+    from orionlite.errors import ConfigError
+    from orionlite.stopping import normalize_early_stop
+
+    if rule is None:
+        raise click.BadParameter(
+            "--early-stop-config needs --early-stop RULE (median, asha or threshold).",
+            param_hint="--early-stop-config",
+        )
+    try:
+        return normalize_early_stop(rule, config)
+    except ConfigError as exc:
+        message = exc.message + (f" {exc.hint}" if exc.hint else "")
+        raise click.BadParameter(message, param_hint="--early-stop") from None
 
 
 def _parse_json(text: str, option: str) -> dict[str, Any]:

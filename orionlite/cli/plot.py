@@ -13,12 +13,13 @@ from orionlite.cli.options import name_option, storage_option, version_option
 @storage_option
 @click.option(
     "--kind",
-    type=click.Choice(["regret", "parallel", "importance"]),
+    type=click.Choice(["regret", "parallel", "importance", "curves"]),
     default="regret",
     show_default=True,
     help="regret: best objective so far against trials completed; parallel: parallel "
     "coordinates of parameters and objective; importance: how much the objective depends "
-    "on each parameter (random forest).",
+    "on each parameter (random forest); curves: the values each trial reported per step, "
+    "pruned trials marked.",
 )
 @click.option(
     "-o",

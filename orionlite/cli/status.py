@@ -32,7 +32,7 @@ def status_command(name: str | None, storage: str | None, as_json: bool) -> None
     if not summaries:
         click.echo(f"No experiments in {store.display_url}.")
         return
-    statuses = ["new", "reserved", "completed", "broken", "interrupted"]
+    statuses = ["new", "reserved", "completed", "pruned", "broken", "interrupted"]
     rows = [
         [
             s.name,
@@ -85,7 +85,12 @@ def list_command(storage: str | None, as_json: bool) -> None:
         ]
         for (_, depth), s in zip(tree, summaries, strict=True)
     ]
-    print_table(["experiment", "version", "trials", "best objective"], rows)
+    headers = ["experiment", "version", "trials", "best objective"]
+    if any(s.counts.get("pruned") for s in summaries):  # only where early stopping is used
+        headers.insert(3, "pruned")
+        for row, s in zip(rows, summaries, strict=True):
+            row.insert(3, s.counts["pruned"])
+    print_table(headers, rows)
 
 
 def branch_tree(records: list[Any]) -> list[tuple[Any, int]]:
@@ -115,7 +120,7 @@ def branch_tree(records: list[Any]) -> list[tuple[Any, int]]:
 def info_command(name: str, version: int | None, storage: str | None, as_json: bool) -> None:
     """Space, algorithm, limits, best trial and command of one experiment."""
     from orionlite.cli.output import format_value, print_table
-    from orionlite.experiment import open_experiment
+    from orionlite.experiment import open_experiment, stored_early_stop
     from orionlite.storage import Storage
     from orionlite.summary import summarize
 
@@ -130,6 +135,7 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
         "command": record.command,
         "space": {key: str(prior) for key, prior in experiment.space.items()},
         "algorithm": record.algorithm,
+        "early_stop": stored_early_stop(record),
         "max_trials": record.max_trials,
         "max_broken": record.max_broken,
         "working_dir": str(experiment.working_dir),
@@ -150,6 +156,7 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
         ["storage", store.display_url],
         ["command", " ".join(record.command or [])],
         ["algorithm", json.dumps(record.algorithm)],
+        ["early stop", json.dumps(stored_early_stop(record))],
         ["max trials", record.max_trials],
         ["max broken", record.max_broken],
         ["working dir", info["working_dir"]],

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from orionlite.errors import DatabaseUnreachableError, LiveTrialsError, ReservationLostError
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.results import storable_results
-from orionlite.storage import manage, queries, reservation
+from orionlite.storage import manage, progress, queries, reservation
 from orionlite.storage.engine import make_engine, single_statement, transaction
 from orionlite.storage.retry import RetryPolicy, default_outage_deadline, is_contention
 from orionlite.storage.schema import ensure_schema
@@ -460,6 +460,32 @@ class Storage:
     def best_trial(self, experiment_id: int) -> TrialRecord | None:
         row = self._run(lambda c: queries.select_best_trial(c, experiment_id), write=False)
         return queries.trial_from_row(row) if row is not None else None
+
+    # -- intermediate values (see storage.progress) -------------------------------------
+
+    def record_progress(self, trial: TrialRecord, points: list[tuple[int, float]]) -> bool:
+        """Store a batch of (step, value) under the trial's fencing token; False if the
+        token no longer matches (nothing stored)."""
+        return self._run(
+            lambda c: progress.insert_points(c, trial.id, trial.attempt, points), write=True
+        )
+
+    def values_at_steps(
+        self, experiment_id: int, steps: list[int], excluded_trial: int
+    ) -> dict[int, list[float]]:
+        """The values of the experiment's other trials at each of ``steps``."""
+        return self._run(
+            lambda c: progress.select_values_at_steps(c, experiment_id, steps, excluded_trial),
+            write=False,
+        )
+
+    def progress(
+        self, experiment_id: int, trial_ids: list[int] | None = None
+    ) -> dict[int, list[tuple[int, float]]]:
+        """Each trial's reported (step, value) points, by trial id, in step order."""
+        return self._run(
+            lambda c: progress.select_progress(c, experiment_id, trial_ids), write=False
+        )
 
 
 def _rolled_back(connection: sa.Connection) -> bool:

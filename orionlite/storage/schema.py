@@ -21,12 +21,13 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 # The newest migration in migrations/versions; a test checks it is Alembic's head.
-HEAD_REVISION = "0004_operating"
+HEAD_REVISION = "0005_trial_progress"
 KNOWN_REVISIONS = (
     "0001_initial",
     "0002_unfinished_index",
     "0003_budget_shares",
     "0004_operating",
+    "0005_trial_progress",
 )
 _INIT_LOCK_KEY = 0x6F72696F6E  # "orion": PostgreSQL advisory lock serialising creation
 

@@ -112,3 +112,27 @@ budget_shares = sa.Table(
     sa.Column("used", sa.Integer, nullable=False),
     sa.Column("cap", sa.Integer, nullable=True),
 )
+
+# Intermediate values a trial reported while it ran (orionlite.progress_file). Written
+# under the trial's fencing token, which also deletes the values of the trial's earlier
+# attempts (storage.progress). ``experiment_id`` is copied from the trial, and the index
+# covers what a stop rule reads, so that every trial's value at a step is one index-only
+# range scan (decision record 0010).
+trial_progress = sa.Table(
+    "trial_progress",
+    metadata,
+    sa.Column(
+        "trial_id", sa.Integer, sa.ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("recorded_at", sa.Float, nullable=False),
+    sa.Index("ix_trial_progress_experiment_step", "experiment_id", "step", "trial_id", "value"),
+)
