@@ -85,7 +85,9 @@ def test_bash_trial_reports_progress_and_malformed_lines_are_warnings(cli) -> No
 
 def test_median_prunes_poor_trials_and_pruned_ones_count_toward_max_trials(cli) -> None:
     trial = _script(cli.cwd, "curve.py", CURVE)
-    env_steps = {"CURVE_STEPS": "6", "CURVE_PAUSE": "0.12"}
+    # Steps further apart than the worker's batching window (0.2 s): each value is judged
+    # as it arrives, so a stopped trial stops before its last step.
+    env_steps = {"CURVE_STEPS": "6", "CURVE_PAUSE": "0.3"}
     result = _run_with_env(
         cli,
         env_steps,
@@ -114,7 +116,9 @@ def test_median_prunes_poor_trials_and_pruned_ones_count_toward_max_trials(cli) 
     assert info["early_stop"] == {"median": {"min_trials": 2, "warmup_steps": 0}}
     assert info["trials"]["pruned"] == len(pruned)
     listed = cli.run("orionlite", "list").stdout
-    assert "pruned" in listed.splitlines()[1]
+    header, *lines = listed.splitlines()
+    (row,) = [line for line in lines if line.startswith("exp ")]
+    assert header.split()[3] == "pruned" and row.split()[3] == str(len(pruned))
 
 
 def _run_with_env(cli, env: dict[str, str], *args: str, timeout: float = 180):  # type: ignore[no-untyped-def]
