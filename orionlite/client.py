@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +34,7 @@ from orionlite.errors import (
     MissingExtraError,
     OrionliteError,
     ReadOnlyExperimentError,
+    ResultsError,
     TooManyBrokenTrialsError,
     TrialFailedError,
     TrialNotHeldError,
@@ -43,6 +44,7 @@ from orionlite.experiment import Experiment, ExperimentSettings, Wait, open_expe
 from orionlite.experiment import build_experiment as _build_experiment
 from orionlite.function_runner import format_error
 from orionlite.heartbeat import Heartbeat, lease_seconds
+from orionlite.objectives import parse_objectives
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.results import normalize_results, objective_of
 from orionlite.space import Prior, Space
@@ -294,9 +296,29 @@ class ExperimentClient:
 
     @property
     def best_trial(self) -> Trial | None:
-        """The completed trial with the lowest objective, or None."""
-        record = self.storage.best_trial(self.id)
+        """The best feasible completed trial by the objective's direction, or None; with
+        several objectives, the first of :attr:`best_trials` (best by the first one)."""
+        record = self.storage.best_trial(self.id, self._experiment.objectives)
         return self._trial(record) if record is not None else None
+
+    @property
+    def best_trials(self) -> list[Trial]:
+        """The Pareto front: feasible completed trials that no other one dominates on
+        every objective, ordered by the first objective (one trial for one objective)."""
+        from orionlite.objectives import pareto_front
+
+        records = self.storage.trials(self.id, (TrialStatus.COMPLETED,))
+        return [self._trial(r) for r in pareto_front(records, self._experiment.objectives)]
+
+    @property
+    def objectives(self) -> dict[str, str]:
+        """The declared objectives: name -> "minimize" or "maximize"."""
+        return {
+            name: item.direction
+            for name, item in zip(
+                self._experiment.objectives.names, self._experiment.objectives.items, strict=True
+            )
+        }
 
     @property
     def stats(self) -> ExperimentSummary:
@@ -441,6 +463,10 @@ class ExperimentClient:
             try:
                 objective: float | None = objective_of(results)
                 status, error = TrialStatus.COMPLETED, None
+                problem = self._experiment.objectives.check(results)
+                if problem is not None:
+                    raise ResultsError(f"Results do not match the declared objectives: {problem}.")
+                objective = self._experiment.objectives.primary_value(results)
             except OrionliteError as exc:
                 objective, status = None, TrialStatus.BROKEN
                 error = exc.message + (f"\n{exc.hint}" if exc.hint else "")
@@ -699,6 +725,8 @@ def build_experiment(
     *,
     branch: str | None = None,
     heartbeat: float = DEFAULT_HEARTBEAT_S,
+    objectives: Mapping[str, str] | Sequence[str] | None = None,
+    direction: str | None = None,
 ) -> ExperimentClient:
     """Create the experiment, or join it: the same rules as ``hunt`` (SPEC §6).
 
@@ -709,7 +737,10 @@ def build_experiment(
     (default ``$ORIONLITE_STORAGE``, else ``sqlite:///orionlite.db``). ``branch``, like
     ``hunt --branch``, creates or joins a child of ``name`` whose history starts with the
     parent's compatible trials. ``heartbeat`` is the interval, in seconds, at which held
-    trials are kept alive.
+    trials are kept alive. ``objectives`` declares what trials report, e.g.
+    ``{"loss": "minimize", "accuracy": "maximize"}``; ``direction="maximize"`` maximises
+    the one objective. Both are stored; a different declaration when joining is a
+    conflict, like a different space.
     """
     if not isinstance(name, str) or not name:
         raise ConfigError(f"The experiment name must be a non-empty string, not {name!r}.")
@@ -718,6 +749,7 @@ def build_experiment(
             _check_count(option, value)
     if version is not None:
         _check_count("version", version)
+    declared = parse_objectives(objectives, direction)
     store = _storage(storage)
     settings = ExperimentSettings(
         name=name,
@@ -729,6 +761,7 @@ def build_experiment(
         working_dir=working_dir,
         version=version,
         branch=branch,
+        objectives=declared,
     )
     try:
         with _api_errors(name, store):

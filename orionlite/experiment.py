@@ -12,8 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orionlite.algorithms import algorithm_spec, make_algorithm
-from orionlite.errors import ExperimentConflictError, ExperimentNotFoundError, SpaceError
+from orionlite.errors import (
+    ConfigError,
+    ExperimentConflictError,
+    ExperimentNotFoundError,
+    SpaceError,
+)
 from orionlite.history import TrialHistory
+from orionlite.objectives import Objectives
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.space import Space
 from orionlite.storage import CreateRefusal, Storage
@@ -45,7 +51,9 @@ class Experiment:
         self.storage = storage
         self.record = record
         self.space = Space.from_json(record.space)
+        self.objectives = Objectives.from_json(record.objectives)
         self.algorithm: Algorithm = make_algorithm(record.algorithm, self.space)
+        self.algorithm.objectives = self.objectives
         self._history = TrialHistory(storage, record.id)
 
     @property
@@ -177,6 +185,9 @@ class ExperimentSettings:
     version: int | None = None
     #: Create or join this child of ``name`` instead (see orionlite.branching).
     branch: str | None = None
+    #: What to optimise (orionlite.objectives.parse_objectives); None: as stored, or one
+    #: minimised objective for a new experiment.
+    objectives: Objectives | None = None
 
 
 def open_experiment(storage: Storage, name: str, version: int | None = None) -> Experiment:
@@ -227,6 +238,8 @@ def _new_values(settings: ExperimentSettings) -> dict[str, Any]:
             hint="Mark a hyperparameter with ~ and a prior, e.g. --lr~'loguniform(1e-5, 1)'.",
         )
     algorithm = make_algorithm(settings.algorithm, settings.space)
+    objectives = settings.objectives or Objectives()
+    check_supported(algorithm, objectives)
     return {
         "name": settings.name,
         "version": settings.version or 1,
@@ -237,7 +250,30 @@ def _new_values(settings: ExperimentSettings) -> dict[str, Any]:
         "max_broken": DEFAULT_MAX_BROKEN if settings.max_broken is None else settings.max_broken,
         "working_dir": settings.working_dir,
         "metadata": {"orionlite_version": _package_version()},
+        "objectives": objectives.to_json(),
     }
+
+
+def check_supported(algorithm: Algorithm, objectives: Objectives) -> None:
+    """Refuse several objectives for an algorithm that optimises one."""
+    if objectives.several and not algorithm.multi_objective:
+        from orionlite.algorithms import ALGORITHMS
+
+        able = [name for name in ALGORITHMS if _multi(name)]
+        raise ConfigError(
+            f"Algorithm {algorithm.name!r} optimises a single objective, and this experiment "
+            f"declares {len(objectives.items)} ({', '.join(objectives.names)}).",
+            hint=f"Choose one of {', '.join(able)} for several objectives, or declare one.",
+        )
+
+
+def _multi(name: str) -> bool:
+    import importlib
+
+    from orionlite.algorithms import ALGORITHMS
+
+    module_name, class_name = ALGORITHMS[name].split(":")
+    return bool(getattr(importlib.import_module(module_name), class_name).multi_objective)
 
 
 def find_differences(
@@ -260,7 +296,16 @@ def find_differences(
     if settings.command is not None and record.command is not None:
         if settings.command != record.command:
             differences.append(("command", record.command, settings.command))
+    stored_objectives = Objectives.from_json(record.objectives)
+    if settings.objectives is not None and settings.objectives != stored_objectives:
+        differences.append(
+            ("objectives", _describe(stored_objectives), _describe(settings.objectives))
+        )
     return differences
+
+
+def _describe(objectives: Objectives) -> str:
+    return ", ".join(item.label() for item in objectives.items)
 
 
 def _join(storage: Storage, record: ExperimentRecord, settings: ExperimentSettings) -> Experiment:
@@ -309,6 +354,8 @@ def _difference_rows(differences: list[tuple[str, Any, Any]]) -> list[tuple[str,
                     )
         elif field == "command":
             rows.append((field, shlex.join(stored), shlex.join(given)))
+        elif field == "objectives":
+            rows.append((field, stored, given))
         else:
             rows.append(
                 (

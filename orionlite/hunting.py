@@ -22,6 +22,7 @@ from orionlite.executors import (
     worker_signals,
 )
 from orionlite.experiment import Experiment, ExperimentSettings, build_experiment
+from orionlite.objectives import Objectives
 from orionlite.signals import StopRequest, stop_on_signals
 from orionlite.storage import Storage
 from orionlite.worker import Worker, WorkerExit, WorkerReport, WorkerSettings
@@ -48,6 +49,8 @@ class HuntSettings:
     branch: str | None = None
     #: Worker processes (``--n-workers``) print warnings only: ``--quiet``, or a live line.
     quiet: bool = False
+    #: ``--objective NAME[:min|:max]`` (repeated) and ``--maximize``; None: as stored.
+    objectives: Objectives | None = None
 
 
 @dataclass
@@ -75,6 +78,7 @@ def prepare(settings: HuntSettings) -> tuple[Experiment, CommandTemplate]:
             working_dir=settings.working_dir,
             version=settings.version,
             branch=settings.branch,
+            objectives=settings.objectives,
         ),
     )
     if template is None:

@@ -51,6 +51,8 @@ class ExperimentRecord:
     parent_id: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float | None = None
+    #: Declared objectives as stored (see orionlite.objectives); None: one, minimised.
+    objectives: list[dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from orionlite.algorithms.common import (
     check_seed,
     completed,
     finish,
+    penalised_losses,
     pending,
     point_at,
     seen_hashes,
@@ -452,7 +453,7 @@ class BayesianOptimizer(Algorithm):
         rng: np.random.Generator,
     ) -> dict[str, Any] | None:
         encoding = self.encoding
-        y = np.array([trial.objective for trial in observed], dtype=float)
+        y = np.array(penalised_losses(observed, self.objectives), dtype=float)
         x = encoding.encode([trial.params for trial in observed])
         lie = {"cl_min": y.min(), "cl_mean": y.mean(), "cl_max": y.max()}[self.liar]
         x_pending = encoding.encode(lies)
@@ -493,7 +494,7 @@ class BayesianOptimizer(Algorithm):
         from skopt.utils import cook_estimator
 
         x = self.encoding.encode([trial.params for trial in subset])
-        y = np.array([trial.objective for trial in subset], dtype=float)
+        y = np.array(penalised_losses(subset, self.objectives), dtype=float)
         seed = None if self.seed is None else self.seed * 100_003 + len(subset)
         gp = cook_estimator(
             "GP",

@@ -13,12 +13,13 @@ from orionlite.cli.options import name_option, storage_option, version_option
 @storage_option
 @click.option(
     "--kind",
-    type=click.Choice(["regret", "parallel", "importance"]),
+    type=click.Choice(["regret", "parallel", "importance", "pareto"]),
     default="regret",
     show_default=True,
     help="regret: best objective so far against trials completed; parallel: parallel "
     "coordinates of parameters and objective; importance: how much the objective depends "
-    "on each parameter (random forest).",
+    "on each parameter (random forest); pareto: the trials by two or three objectives, "
+    "the Pareto front marked.",
 )
 @click.option(
     "-o",

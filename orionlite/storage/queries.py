@@ -125,6 +125,7 @@ def experiment_from_row(row: sa.Row[Any]) -> ExperimentRecord:
         parent_id=m["parent_id"],
         metadata=m["metadata"] or {},
         created_at=m["created_at"],
+        objectives=m["objectives"],
     )
 
 
@@ -289,17 +290,23 @@ def select_last_broken(connection: sa.Connection, experiment_id: int) -> sa.Row[
     return connection.execute(query).first()
 
 
-def select_best_trial(connection: sa.Connection, experiment_id: int) -> sa.Row[Any] | None:
+def select_best_trials(
+    connection: sa.Connection, experiment_id: int, maximize: bool, offset: int, limit: int
+) -> list[sa.Row[Any]]:
+    """Completed trials from the best objective on (by direction), a page at a time."""
+    order = trials.c.objective.desc() if maximize else trials.c.objective.asc()
     query = (
         sa.select(trials)
         .where(
             trials.c.experiment_id == experiment_id,
             trials.c.status == TrialStatus.COMPLETED.value,
+            trials.c.objective.is_not(None),
         )
-        .order_by(trials.c.objective.asc(), trials.c.id.asc())
-        .limit(1)
+        .order_by(order, trials.c.id.asc())
+        .offset(offset)
+        .limit(limit)
     )
-    return connection.execute(query).first()
+    return list(connection.execute(query))
 
 
 def select_trials(

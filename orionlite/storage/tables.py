@@ -33,6 +33,9 @@ experiments = sa.Table(
     ),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Declared objectives, [{"name", "direction"}] (orionlite.objectives); NULL is the
+    # default: one objective, minimised, under any name.
+    sa.Column("objectives", sa.JSON, nullable=True),
     sa.UniqueConstraint("name", "version", name="uq_experiments_name_version"),
 )
 
