@@ -20,8 +20,8 @@ from orionlite.objectives import (
     best_of,
     declared,
     feasible,
-    parse_objectives,
     pareto_front,
+    parse_objectives,
     violation,
 )
 from orionlite.outcome import TrialOutcome
