@@ -393,6 +393,12 @@ class BayesianOptimizer(Algorithm):
         }
 
     def suggest(self, history: Sequence[TrialRecord], num: int = 1) -> list[Proposal]:
+        from orionlite.threads import limited_threads
+
+        with limited_threads():
+            return self._suggest(history, num)
+
+    def _suggest(self, history: Sequence[TrialRecord], num: int) -> list[Proposal]:
         seen = seen_hashes(history)
         observed = completed(history)
         lies = [trial.params for trial in pending(history)]
