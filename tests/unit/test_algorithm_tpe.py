@@ -258,12 +258,22 @@ def test_bad_options_are_named(spec: dict[str, Any], phrase: str) -> None:
     assert phrase in info.value.message
 
 
+def test_multivariate_follows_the_number_of_objectives_unless_set() -> None:
+    algorithm = make_algorithm("tpe", BRANIN)
+    assert algorithm.joint  # type: ignore[attr-defined]
+    algorithm.objectives = parse_objectives(["a", "b"])  # type: ignore[assignment]
+    assert not algorithm.joint  # type: ignore[attr-defined]
+    forced = make_algorithm({"tpe": {"multivariate": True}}, BRANIN)
+    forced.objectives = parse_objectives(["a", "b"])  # type: ignore[assignment]
+    assert forced.joint  # type: ignore[attr-defined]
+
+
 def test_stored_configurations() -> None:
     assert algorithm_spec(make_algorithm("tpe", BRANIN)) == {
         "tpe": {
             "seed": None,
             "n_startup_trials": 10,
-            "multivariate": True,
+            "multivariate": None,
             "constant_liar": True,
             "n_ei_candidates": 24,
         }
