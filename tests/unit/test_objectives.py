@@ -162,3 +162,39 @@ def test_hypervolume_exact_in_two_and_three_dimensions() -> None:
     samples = np.random.default_rng(1).random((100_000, 3))
     estimate = (points[None] <= samples[:, None]).all(axis=2).any(axis=1).mean()
     assert hypervolume(points, [1, 1, 1]) == pytest.approx(estimate, abs=0.01)
+
+
+def test_single_objective_models_see_infeasible_trials_past_the_worst_feasible() -> None:
+    from orionlite.algorithms.common import penalised_losses
+
+    trials = [one(1, 1.0), one(2, 3.0), one(3, 0.5, 2.0), one(4, 0.2, 0.25)]
+    losses = penalised_losses(trials, Objectives())
+    assert losses[:2] == [1.0, 3.0]
+    assert losses[2] == pytest.approx(3.0 + 2.0 * 1.1), "capped violation: one range"
+    assert losses[3] == pytest.approx(3.0 + 2.0 * 0.35)
+    maximise = Objectives((Objective(None, "maximize"),))
+    assert penalised_losses([one(1, 1.0), one(2, 3.0)], maximise) == [-1.0, -3.0]
+
+
+def test_bayes_maximises_when_the_experiment_does() -> None:
+    from orionlite.algorithms import make_algorithm
+    from orionlite.space import Space
+
+    space = Space.from_priors({"x": "uniform(0, 1)"})
+    algorithm = make_algorithm({"bayes": {"seed": 0, "n_initial_points": 5}}, space)
+    algorithm.objectives = Objectives((Objective(None, "maximize"),))
+    history: list[TrialRecord] = []
+    for trial_id in range(1, 16):
+        (proposal,) = algorithm.suggest(history, 1)
+        value = -((proposal.params["x"] - 0.8) ** 2)
+        history.append(trial(trial_id, [], value))
+        history[-1] = TrialRecord(
+            trial_id,
+            1,
+            proposal.params,
+            proposal.params_hash,
+            TrialStatus.COMPLETED,
+            objective=value,
+        )
+    best = max(history, key=lambda t: t.objective or -1.0)
+    assert abs(best.params["x"] - 0.8) < 0.01

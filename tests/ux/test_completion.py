@@ -39,6 +39,11 @@ def test_commands_and_options_complete() -> None:
         COMP_WORDS="orionlite plot --kind ",
         COMP_CWORD="3",
     )
-    assert plots.stdout.split() == ["plain,regret", "plain,parallel", "plain,importance"]
+    assert plots.stdout.split() == [
+        "plain,regret",
+        "plain,parallel",
+        "plain,importance",
+        "plain,pareto",
+    ]
     options = _run("hunt", _HUNT_COMPLETE="bash_complete", COMP_WORDS="hunt --bra", COMP_CWORD="1")
     assert options.stdout.split() == ["plain,--branch"]
