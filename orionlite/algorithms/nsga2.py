@@ -101,7 +101,7 @@ class NSGA2(Algorithm):
         """The parents' pool: the best population_size completed trials of ``earlier``,
         with their constrained rank and crowding distance (for the tournaments)."""
         trials, losses, violations = scored(self.dims.usable(completed(earlier)), self.objectives)
-        keep = best_first(losses, violations)[: self.population_size]
+        keep = best_first(losses, violations, self.population_size)[: self.population_size]
         trials = [trials[i] for i in keep]
         losses, violations = losses[keep], violations[keep]
         ranks = constrained_ranks(losses, violations)

@@ -40,12 +40,17 @@ def scored(
     return kept, matrix, violations
 
 
-def nondominated_ranks(losses: np.ndarray) -> np.ndarray:
-    """Front number of each row (0: not dominated by any row), by repeated peeling."""
+def nondominated_ranks(losses: np.ndarray, needed: int | None = None) -> np.ndarray:
+    """Front number of each row (0: not dominated by any row), by repeated peeling. With
+    ``needed``, peeling stops once that many rows are ranked; the rest share the next
+    front number (callers that only keep the best ``needed`` do not pay for the rest)."""
     n = len(losses)
     ranks = np.full(n, -1, dtype=int)
     if n == 0:
         return ranks
+    if losses.shape[1] == 1:
+        # One objective: the fronts are the distinct values, in order.
+        return np.asarray(np.unique(losses[:, 0], return_inverse=True)[1], dtype=int)
     # dominated_by[i, j]: row j dominates row i.
     le = (losses[None, :, :] <= losses[:, None, :]).all(axis=2)
     lt = (losses[None, :, :] < losses[:, None, :]).any(axis=2)
@@ -53,6 +58,9 @@ def nondominated_ranks(losses: np.ndarray) -> np.ndarray:
     remaining = np.ones(n, dtype=bool)
     front = 0
     while remaining.any():
+        if needed is not None and n - remaining.sum() >= needed:
+            ranks[remaining] = front
+            break
         current = remaining & ~(dominated_by[:, remaining].any(axis=1))
         ranks[current] = front
         remaining &= ~current
@@ -60,13 +68,15 @@ def nondominated_ranks(losses: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def constrained_ranks(losses: np.ndarray, violations: np.ndarray) -> np.ndarray:
+def constrained_ranks(
+    losses: np.ndarray, violations: np.ndarray, needed: int | None = None
+) -> np.ndarray:
     """Front numbers under constrained domination: feasible fronts first, then each
     distinct violation level of the infeasible trials, smallest first."""
     ranks = np.zeros(len(losses), dtype=int)
     feasible = violations == 0.0
     if feasible.any():
-        ranks[feasible] = nondominated_ranks(losses[feasible])
+        ranks[feasible] = nondominated_ranks(losses[feasible], needed)
     offset = int(ranks[feasible].max()) + 1 if feasible.any() else 0
     if (~feasible).any():
         levels = np.unique(violations[~feasible], return_inverse=True)[1]
@@ -90,14 +100,18 @@ def crowding_distance(losses: np.ndarray) -> np.ndarray:
     return distance
 
 
-def best_first(losses: np.ndarray, violations: np.ndarray) -> np.ndarray:
+def best_first(losses: np.ndarray, violations: np.ndarray, needed: int | None = None) -> np.ndarray:
     """Indices from best to worst: by constrained front, then by crowding distance within
-    a front (largest first, so the front's spread is kept), then by index."""
-    ranks = constrained_ranks(losses, violations)
+    a front (largest first, so the front's spread is kept), then by index. With
+    ``needed``, only the first ``needed`` are in order (the rest follow, unordered)."""
+    ranks = constrained_ranks(losses, violations, needed)
     crowding = np.zeros(len(losses))
-    for front in np.unique(ranks):
-        members = np.flatnonzero(ranks == front)
-        crowding[members] = crowding_distance(losses[members])
+    if len(losses) and losses.shape[1] > 1:
+        # Only the fronts up to the one holding the ``needed``-th row are ordered inside.
+        last = np.sort(ranks)[min(needed or len(ranks), len(ranks)) - 1]
+        for front in np.unique(ranks[ranks <= last]):
+            members = np.flatnonzero(ranks == front)
+            crowding[members] = crowding_distance(losses[members])
     return np.lexsort((np.arange(len(losses)), -crowding, ranks))
 
 

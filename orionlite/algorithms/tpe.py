@@ -161,13 +161,10 @@ class _Dims:
 
     def usable(self, trials: Sequence[TrialRecord]) -> list[TrialRecord]:
         """Trials whose parameters all belong to this space (a branch may bring others)."""
-        kept = []
-        for trial in trials:
-            try:
-                self.encode([trial.params])
-            except (KeyError, ValueError, TypeError):
-                continue
-            kept.append(trial)
+        names = {dim.name for dim in self.numeric} | {cat.name for cat in self.categorical}
+        kept = [trial for trial in trials if names <= trial.params.keys()]
+        for cat in self.categorical:
+            kept = [trial for trial in kept if trial.params[cat.name] in cat.options]
         return kept
 
 
@@ -367,8 +364,8 @@ class TPE(Algorithm):
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray, np.ndarray]:
         """Parameters of the below and above groups, with their weights."""
         trials, losses, violations = scored(done, self.objectives)
-        order = best_first(losses, violations)
         cut = gamma(len(trials), self.objectives.several)
+        order = best_first(losses, violations, cut)
         below_idx = np.sort(order[:cut])
         above_idx = np.sort(order[cut:])
         below = [trials[i].params for i in below_idx]
