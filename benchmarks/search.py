@@ -31,26 +31,22 @@ Parts (problems in benchmarks/_search_problems.py):
 
 from __future__ import annotations
 
-import os
-
-# The benchmark process itself runs one BLAS thread (as the workers do, orionlite.threads).
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+# No thread variable is set here: bayes limits its numeric libraries' threads itself
+# during suggestions (orionlite.threads), as in a worker started by a user.
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from _search_problems import (  # noqa: E402
+import numpy as np
+from _search_problems import (
     SEVERAL,
     SINGLE,
     constrained_minimum,
@@ -58,11 +54,11 @@ from _search_problems import (  # noqa: E402
     suggest_optuna,
 )
 
-from orionlite.algorithms import make_algorithm  # noqa: E402
-from orionlite.algorithms.ranking import hypervolume  # noqa: E402
-from orionlite.objectives import parse_objectives  # noqa: E402
-from orionlite.records import TrialRecord, TrialStatus  # noqa: E402
-from orionlite.space import Space, hash_params  # noqa: E402
+from orionlite.algorithms import make_algorithm
+from orionlite.algorithms.ranking import hypervolume
+from orionlite.objectives import parse_objectives
+from orionlite.records import TrialRecord, TrialStatus
+from orionlite.space import Space, hash_params
 
 WORKERS = 4
 #: Methods to run (--methods); None: all.
