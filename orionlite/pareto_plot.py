@@ -50,7 +50,8 @@ def draw_pareto(
     return path
 
 
-_STYLE = {"front": ("tab:red", "Pareto front"), "other": ("tab:blue", "dominated")}
+# Hex (matplotlib's tab:red and tab:blue): plotly takes CSS colours only.
+_STYLE = {"front": ("#d62728", "Pareto front"), "other": ("#1f77b4", "dominated")}
 _STYLE["infeasible"] = ("lightgrey", "violates a constraint")
 
 
