@@ -43,10 +43,14 @@ chaos: $(STAMP)
 	$(BIN)/python tools/chaos.py
 
 # Search quality (docs/benchmarks.md, "Search quality"): median regret of bayes, random,
-# Optuna TPE and scikit-optimize's gp_minimize, all in one run (about 15 minutes).
+# Optuna TPE and scikit-optimize's gp_minimize, all in one run (about 15 minutes); then
+# tpe, nsga2, constraints and bayes at size against Optuna (docs/algorithms.md, about 10
+# minutes with seeds 0-2; SEARCH_ARGS=--full for seeds 0-9 and bayes to 1,000 trials).
+SEARCH_ARGS ?=
 bench-quality: $(STAMP)
 	$(BIN)/python -c "import optuna" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/search.py $(SEARCH_ARGS)
 
 # Coordination (docs/benchmarks.md, "Coordination"): throughput against Optuna and bare
 # SQLite/PostgreSQL loops, cost growth, hunt overhead, start-up, memory (about 10 minutes;

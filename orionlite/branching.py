@@ -38,6 +38,7 @@ from orionlite.experiment import (
     find_differences,
 )
 from orionlite.names import check_new_name
+from orionlite.objectives import Objectives
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.space import Space, hash_params
 from orionlite.storage import Storage
@@ -95,6 +96,7 @@ def child_settings(parent: ExperimentRecord, settings: ExperimentSettings) -> Ex
         max_trials=settings.max_trials,
         max_broken=settings.max_broken if settings.max_broken is not None else parent.max_broken,
         working_dir=settings.working_dir,
+        objectives=settings.objectives or Objectives.from_json(parent.objectives),
     )
 
 
@@ -127,6 +129,13 @@ def _branch_values(
     _check_new_dimensions(parent, child, parent_space)
     completed = storage.trials(parent.id, (TrialStatus.COMPLETED,))
     copies = copy_trials(completed, parent_space, child.space)
+    if child.objectives is not None and child.objectives != Objectives.from_json(parent.objectives):
+        # Other objectives: keep the trials whose results hold the child's.
+        copies = [
+            {**row, "objective": child.objectives.primary_value(row["results"])}
+            for row in copies
+            if row["results"] and child.objectives.check(row["results"]) is None
+        ]
     if child.algorithm is None:
         child = replace(child, algorithm=parent.algorithm)
     values = _new_values(child)

@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +34,7 @@ from orionlite.errors import (
     MissingExtraError,
     OrionliteError,
     ReadOnlyExperimentError,
+    ResultsError,
     TooManyBrokenTrialsError,
     TrialFailedError,
     TrialNotHeldError,
@@ -43,6 +44,7 @@ from orionlite.experiment import Experiment, ExperimentSettings, Wait, open_expe
 from orionlite.experiment import build_experiment as _build_experiment
 from orionlite.function_runner import format_error
 from orionlite.heartbeat import Heartbeat, lease_seconds
+from orionlite.objectives import parse_objectives
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.results import normalize_results, objective_of
 from orionlite.space import Prior, Space
@@ -338,9 +340,29 @@ class ExperimentClient:
 
     @property
     def best_trial(self) -> Trial | None:
-        """The completed trial with the lowest objective, or None."""
-        record = self.storage.best_trial(self.id)
+        """The best feasible completed trial by the objective's direction, or None; with
+        several objectives, the first of :attr:`best_trials` (best by the first one)."""
+        record = self.storage.best_trial(self.id, self._experiment.objectives)
         return self._trial(record) if record is not None else None
+
+    @property
+    def best_trials(self) -> list[Trial]:
+        """The Pareto front: feasible completed trials that no other one dominates on
+        every objective, ordered by the first objective (one trial for one objective)."""
+        from orionlite.objectives import pareto_front
+
+        records = self.storage.trials(self.id, (TrialStatus.COMPLETED,))
+        return [self._trial(r) for r in pareto_front(records, self._experiment.objectives)]
+
+    @property
+    def objectives(self) -> dict[str, str]:
+        """The declared objectives: name -> "minimize" or "maximize"."""
+        return {
+            name: item.direction
+            for name, item in zip(
+                self._experiment.objectives.names, self._experiment.objectives.items, strict=True
+            )
+        }
 
     @property
     def stats(self) -> ExperimentSummary:
@@ -501,6 +523,10 @@ class ExperimentClient:
             try:
                 objective: float | None = objective_of(results)
                 status, error = TrialStatus.COMPLETED, None
+                problem = self._experiment.objectives.check(results)
+                if problem is not None:
+                    raise ResultsError(f"Results do not match the declared objectives: {problem}.")
+                objective = self._experiment.objectives.primary_value(results)
             except OrionliteError as exc:
                 objective, status = None, TrialStatus.BROKEN
                 error = exc.message + (f"\n{exc.hint}" if exc.hint else "")
@@ -762,6 +788,8 @@ def build_experiment(
     branch: str | None = None,
     heartbeat: float = DEFAULT_HEARTBEAT_S,
     early_stop: str | dict[str, Any] | None = None,
+    objectives: Mapping[str, str] | Sequence[str] | None = None,
+    direction: str | None = None,
 ) -> ExperimentClient:
     """Create the experiment, or join it: the same rules as ``hunt`` (SPEC §6).
 
@@ -774,7 +802,10 @@ def build_experiment(
     parent's compatible trials. ``heartbeat`` is the interval, in seconds, at which held
     trials are kept alive. ``early_stop``, like ``hunt --early-stop``, is the rule that
     stops trials on the values they report: ``"median"``, ``{"asha": {"min_step": 1}}``...
-    (see docs/early-stopping.md); stored with the experiment.
+    (see docs/early-stopping.md); stored with the experiment. ``objectives`` declares what
+    trials report, e.g. ``{"loss": "minimize", "accuracy": "maximize"}``;
+    ``direction="maximize"`` maximises the one objective. Both are stored; a different
+    declaration when joining is a conflict, like a different space.
     """
     if not isinstance(name, str) or not name:
         raise ConfigError(f"The experiment name must be a non-empty string, not {name!r}.")
@@ -788,6 +819,7 @@ def build_experiment(
         from orionlite.stopping import normalize_early_stop
 
         rule = normalize_early_stop(early_stop)
+    declared = parse_objectives(objectives, direction)
     store = _storage(storage)
     settings = ExperimentSettings(
         name=name,
@@ -800,6 +832,7 @@ def build_experiment(
         version=version,
         branch=branch,
         early_stop=rule,
+        objectives=declared,
     )
     try:
         with _api_errors(name, store):

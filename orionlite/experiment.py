@@ -12,9 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orionlite.algorithms import algorithm_spec, make_algorithm
-from orionlite.errors import ExperimentConflictError, ExperimentNotFoundError, SpaceError
+from orionlite.errors import (
+    ConfigError,
+    ExperimentConflictError,
+    ExperimentNotFoundError,
+    SpaceError,
+)
 from orionlite.history import TrialHistory
 from orionlite.names import check_new_name
+from orionlite.objectives import Objectives
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.space import Space
 from orionlite.storage import CreateRefusal, Storage
@@ -46,7 +52,9 @@ class Experiment:
         self.storage = storage
         self.record = record
         self.space = Space.from_json(record.space)
+        self.objectives = Objectives.from_json(record.objectives)
         self.algorithm: Algorithm = make_algorithm(record.algorithm, self.space)
+        self.algorithm.objectives = self.objectives
         self._history = TrialHistory(storage, record.id)
 
     @property
@@ -181,6 +189,9 @@ class ExperimentSettings:
     #: The stop rule, normalised (``orionlite.stopping.normalize_early_stop``); None
     #: leaves the stored one (or ``none`` for a new experiment).
     early_stop: dict[str, Any] | None = None
+    #: What to optimise (orionlite.objectives.parse_objectives); None: as stored, or one
+    #: minimised objective for a new experiment.
+    objectives: Objectives | None = None
 
 
 def open_experiment(storage: Storage, name: str, version: int | None = None) -> Experiment:
@@ -232,6 +243,8 @@ def _new_values(settings: ExperimentSettings) -> dict[str, Any]:
             hint="Mark a hyperparameter with ~ and a prior, e.g. --lr~'loguniform(1e-5, 1)'.",
         )
     algorithm = make_algorithm(settings.algorithm, settings.space)
+    objectives = settings.objectives or Objectives()
+    check_supported(algorithm, objectives)
     return {
         "name": settings.name,
         "version": settings.version or 1,
@@ -242,6 +255,7 @@ def _new_values(settings: ExperimentSettings) -> dict[str, Any]:
         "max_broken": DEFAULT_MAX_BROKEN if settings.max_broken is None else settings.max_broken,
         "working_dir": settings.working_dir,
         "metadata": {"orionlite_version": _package_version(), **_early_stop(settings)},
+        "objectives": objectives.to_json(),
     }
 
 
@@ -254,6 +268,28 @@ def _early_stop(settings: ExperimentSettings) -> dict[str, Any]:
 def stored_early_stop(record: ExperimentRecord) -> dict[str, Any]:
     """The experiment's stop rule as stored, ``{"none": {}}`` when it has none."""
     return dict(record.metadata.get("early_stop") or {"none": {}})
+
+
+def check_supported(algorithm: Algorithm, objectives: Objectives) -> None:
+    """Refuse several objectives for an algorithm that optimises one."""
+    if objectives.several and not algorithm.multi_objective:
+        from orionlite.algorithms import ALGORITHMS
+
+        able = [name for name in ALGORITHMS if _multi(name)]
+        raise ConfigError(
+            f"Algorithm {algorithm.name!r} optimises a single objective, and this experiment "
+            f"declares {len(objectives.items)} ({', '.join(objectives.names)}).",
+            hint=f"Choose one of {', '.join(able)} for several objectives, or declare one.",
+        )
+
+
+def _multi(name: str) -> bool:
+    import importlib
+
+    from orionlite.algorithms import ALGORITHMS
+
+    module_name, class_name = ALGORITHMS[name].split(":")
+    return bool(getattr(importlib.import_module(module_name), class_name).multi_objective)
 
 
 def find_differences(
@@ -278,7 +314,16 @@ def find_differences(
     if settings.command is not None and record.command is not None:
         if settings.command != record.command:
             differences.append(("command", record.command, settings.command))
+    stored_objectives = Objectives.from_json(record.objectives)
+    if settings.objectives is not None and settings.objectives != stored_objectives:
+        differences.append(
+            ("objectives", _describe(stored_objectives), _describe(settings.objectives))
+        )
     return differences
+
+
+def _describe(objectives: Objectives) -> str:
+    return ", ".join(item.label() for item in objectives.items)
 
 
 def _join(storage: Storage, record: ExperimentRecord, settings: ExperimentSettings) -> Experiment:
@@ -331,6 +376,8 @@ def _difference_rows(differences: list[tuple[str, Any, Any]]) -> list[tuple[str,
                     )
         elif field == "command":
             rows.append((field, shlex.join(stored), shlex.join(given)))
+        elif field == "objectives":
+            rows.append((field, stored, given))
         else:
             rows.append(
                 (

@@ -3,7 +3,9 @@
 CSV has one row per trial and one column per parameter, named ``params.<dimension>``
 (``params.lr``, ``params./model/layers/1``), so a parameter can never collide with a fixed
 column such as ``status``. Other results (statistics, constraints) get one column each,
-``results.<name>``; the objective's value is the ``objective`` column. Times are the
+``results.<name>``; the objective's value is the ``objective`` column, and with several
+declared objectives each has its own column ``objective.<name>`` (``objective`` then holds
+the first one's). Times are the
 database's epoch seconds, written in full so that reading them back gives the same
 floats. Empty cells are missing values (NULL in the database).
 
@@ -24,6 +26,7 @@ from orionlite.records import TrialRecord
 
 PARAM_PREFIX = "params."
 RESULT_PREFIX = "results."
+OBJECTIVE_PREFIX = "objective."
 
 #: The fixed CSV columns, in order (parameters and results go between objective and worker).
 LEADING_COLUMNS = ("id", "number", "status", "objective")
@@ -100,15 +103,27 @@ def csv_columns(experiment: Experiment, trials: list[TrialRecord]) -> list[str]:
         results += [name for name in _other_results(trial) if name not in results]
     return [
         *LEADING_COLUMNS,
+        *(OBJECTIVE_PREFIX + name for name in _objective_names(experiment)),
         *(PARAM_PREFIX + name for name in names),
         *(RESULT_PREFIX + name for name in results),
         *TRAILING_COLUMNS,
     ]
 
 
-def csv_row(trial: TrialRecord) -> dict[str, Any]:
+def _objective_names(experiment: Experiment) -> list[str]:
+    """The declared objectives' names when there are several (one has its column)."""
+    return experiment.objectives.names if experiment.objectives.several else []
+
+
+def csv_row(trial: TrialRecord, objective_names: list[str] | None = None) -> dict[str, Any]:
     record = trial_record(trial)
     row = {key: record[key] for key in (*LEADING_COLUMNS, *TRAILING_COLUMNS)}
+    reported = {
+        item["name"]: item["value"]
+        for item in trial.results or []
+        if item.get("type") == "objective"
+    }
+    row.update({OBJECTIVE_PREFIX + name: reported.get(name) for name in objective_names or []})
     row.update({PARAM_PREFIX + name: value for name, value in trial.params.items()})
     row.update({RESULT_PREFIX + name: value for name, value in _other_results(trial).items()})
     return row
@@ -127,8 +142,9 @@ def export_csv(experiment: Experiment) -> str:
     output = io.StringIO()
     writer = csv.DictWriter(output, fieldnames=csv_columns(experiment, trials), lineterminator="\n")
     writer.writeheader()
+    names = _objective_names(experiment)
     for trial in trials:
-        writer.writerow({key: _cell(value) for key, value in csv_row(trial).items()})
+        writer.writerow({key: _cell(value) for key, value in csv_row(trial, names).items()})
     return output.getvalue()
 
 

@@ -26,6 +26,7 @@ from orionlite.executors import (
 )
 from orionlite.experiment import Experiment, ExperimentSettings, build_experiment
 from orionlite.names import check_new_name
+from orionlite.objectives import Objectives
 from orionlite.signals import StopRequest, stop_on_signals
 from orionlite.storage import Storage
 from orionlite.storage.sqlite_files import missing_sqlite_file
@@ -63,6 +64,8 @@ class HuntSettings:
     early_stop: dict[str, Any] | None = None
     #: ``--stop-grace``: seconds between the stop file and SIGTERM, and SIGTERM and SIGKILL.
     stop_grace_s: float = 10.0
+    #: ``--objective NAME[:min|:max]`` (repeated) and ``--maximize``; None: as stored.
+    objectives: Objectives | None = None
 
 
 @dataclass
@@ -105,6 +108,7 @@ def prepare(settings: HuntSettings) -> tuple[Experiment, CommandTemplate]:
             version=settings.version,
             branch=settings.branch,
             early_stop=settings.early_stop,
+            objectives=settings.objectives,
         ),
     )
     if template is None:

@@ -31,7 +31,7 @@ from orionlite.space import Choices, Fidelity, LogUniform, Prior, Uniform
 if TYPE_CHECKING:
     from orionlite.experiment import Experiment
 
-KINDS = ("regret", "parallel", "importance", "curves")
+KINDS = ("regret", "parallel", "importance", "curves", "pareto")
 MATPLOTLIB_SUFFIXES = (".png", ".svg", ".pdf")
 PLOTLY_SUFFIXES = (".html",)
 INSTALL_HINT = "Install the plotting extra: pip install 'orionlite[plot]'"
@@ -58,13 +58,19 @@ class Regret:
     best_so_far: list[float]
 
 
-def regret(trials: Sequence[TrialRecord]) -> Regret:
+def regret(trials: Sequence[TrialRecord], maximize: bool = False) -> Regret:
+    """Best so far by the objective's direction; a trial that violates a constraint
+    never counts as best (the curve keeps the previous best, or starts at the first)."""
+    from orionlite.objectives import feasible
+
+    sign = -1.0 if maximize else 1.0
     best = math.inf
     best_so_far = []
     for trial in trials:
         assert trial.objective is not None
-        best = min(best, trial.objective)
-        best_so_far.append(best)
+        if feasible(trial):
+            best = min(best, sign * trial.objective)
+        best_so_far.append(sign * best if math.isfinite(best) else float(trial.objective))
     return Regret(
         numbers=list(range(1, len(trials) + 1)),
         # What people call the trials: their number in the experiment (the id before
@@ -196,6 +202,10 @@ def plot(experiment: Experiment, kind: str, output: str | Path) -> Path:
             hint=f"Check its trials with: orionlite status -n {experiment.name}",
         )
     title = f"{experiment.name} v{experiment.version}"
+    if kind == "pareto":
+        from orionlite.pareto_plot import draw_pareto
+
+        return draw_pareto(experiment, trials, title, path)
     if suffix in PLOTLY_SUFFIXES:
         _require("plotly")
         figure = _PLOTLY[kind](experiment, trials, title)
@@ -230,12 +240,21 @@ def _figure() -> Any:
     return figure
 
 
+def _maximize(experiment: Experiment) -> bool:
+    return experiment.objectives.first.direction == "maximize"
+
+
+def _objective_label(experiment: Experiment) -> str:
+    better = "higher" if _maximize(experiment) else "lower"
+    return f"{experiment.objectives.first.name or 'Objective'} ({better} is better)"
+
+
 def _use_log_scale(values: Sequence[float]) -> bool:
     return bool(values) and min(values) > 0 and max(values) / min(values) > 1e3
 
 
 def _regret_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], title: str) -> Any:
-    data = regret(trials)
+    data = regret(trials, _maximize(experiment))
     figure = _figure()
     ax = figure.add_subplot()
     ax.scatter(
@@ -268,7 +287,7 @@ def _regret_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], ti
     if _use_log_scale(data.objectives):
         ax.set_yscale("log")
     ax.set_xlabel("Trials completed (in completion order)")
-    ax.set_ylabel("Objective (lower is better)")
+    ax.set_ylabel(_objective_label(experiment))
     ax.set_title(f"Regret: {title}")
     ax.set_xlim(0.5, max(len(data.numbers), 1) + 0.5)
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -280,7 +299,7 @@ def _regret_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], ti
 def _regret_plotly(experiment: Experiment, trials: Sequence[TrialRecord], title: str) -> Any:
     import plotly.graph_objects as go
 
-    data = regret(trials)
+    data = regret(trials, _maximize(experiment))
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
@@ -304,7 +323,7 @@ def _regret_plotly(experiment: Experiment, trials: Sequence[TrialRecord], title:
     figure.update_layout(
         title=f"Regret: {title}",
         xaxis_title="Trials completed (in completion order)",
-        yaxis_title="Objective (lower is better)",
+        yaxis_title=_objective_label(experiment),
         yaxis_type="log" if _use_log_scale(data.objectives) else "linear",
     )
     return figure
@@ -345,12 +364,13 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
     normalised = [_normalised(axis) for axis in columns]
     colour = Normalize(vmin=min(objectives), vmax=max(objectives))
     # Dark = low objective = good: the best lines stand out on white.
-    cmap = colormaps["viridis"]
+    sign = -1.0 if _maximize(experiment) else 1.0
+    cmap = colormaps["viridis_r" if sign < 0 else "viridis"]
     figure = _figure()
     ax = figure.add_subplot()
     xs = list(range(len(columns)))
     # Worst first, so the best trials are drawn on top.
-    order = sorted(range(len(trials)), key=lambda i: -objectives[i])
+    order = sorted(range(len(trials)), key=lambda i: -sign * objectives[i])
     for i in order:
         ys = [column[i] for column in normalised]
         ax.plot(xs, ys, color=cmap(colour(objectives[i])), alpha=0.65, linewidth=1.1)

@@ -54,6 +54,8 @@ class Snapshot:
     started_at: float
     #: The best trial's number in the experiment, shown instead of its id.
     best_trial_number: int | None = None
+    #: Several objectives: the size of the Pareto front (best_* are then None).
+    front_size: int | None = None
 
     @property
     def completed(self) -> int:
@@ -94,7 +96,9 @@ def format_line(snapshot: Snapshot, now: float | None = None) -> str:
         f"{counts.get('reserved', 0)} running",
         f"{counts.get('broken', 0)} broken",
     ]
-    if snapshot.best_trial_id is not None:
+    if snapshot.front_size is not None:
+        parts.append(f"Pareto front {snapshot.front_size}")
+    elif snapshot.best_trial_id is not None:
         parts.append(
             f"best {snapshot.best_objective:.6g} "
             f"(trial {snapshot.best_trial_number or snapshot.best_trial_id})"
@@ -158,8 +162,18 @@ class ProgressMonitor:
             # Created by this hunt, then: everything it completes counts for the rate.
             self._completed_at_start = 0
             return None
+        from orionlite.objectives import Objectives, pareto_front
+        from orionlite.records import TrialStatus
+
         counts = self.storage.count_by_status(record.id)
-        best = self.storage.best_trial(record.id)
+        objectives = Objectives.from_json(record.objectives)
+        front = None
+        if objectives.several:
+            completed = self.storage.trials(record.id, (TrialStatus.COMPLETED,))
+            front = len(pareto_front(completed, objectives))
+            best = None
+        else:
+            best = self.storage.best_trial(record.id, objectives)
         values = {status.value: count for status, count in counts.items()}
         if self._experiment_id != record.id:
             if self._completed_at_start is None or self._experiment_id is not None:
@@ -174,6 +188,7 @@ class ProgressMonitor:
             best_objective=best.objective if best else None,
             best_trial_id=best.id if best else None,
             best_trial_number=best.number if best else None,
+            front_size=front,
             completed_at_start=self._completed_at_start,
             started_at=self.started_at,
         )

@@ -57,6 +57,8 @@ class ExperimentRecord:
     created_at: float | None = None
     #: Broken trials left by the last requeue, which --max-broken no longer counts.
     broken_baseline: int = 0
+    #: Declared objectives as stored (see orionlite.objectives); None: one, minimised.
+    objectives: list[dict[str, str]] | None = None
 
     def broken_counted(self, broken: int) -> int:
         """How many of ``broken`` trials count toward max_broken."""

@@ -2,9 +2,11 @@
 
 The worker sets ``$ORIONLITE_RESULTS_PATH``; the trial writes there a JSON list of
 ``{"name": str, "type": "objective"|"constraint"|"statistic", "value": number}`` with
-exactly one objective, which is minimised. A file keeps the protocol open to any language;
-Python scripts call :func:`report_objective` or :func:`report_results`. The worker reads the
-file with :func:`read_results` once the process has exited 0.
+one objective, or one per objective the experiment declares (``orionlite.objectives``
+checks them against the declaration); a constraint is satisfied when ``<= 0``. A file
+keeps the protocol open to any language; Python scripts call :func:`report_objective` or
+:func:`report_results`. The worker reads the file with :func:`read_results` once the
+process has exited 0.
 
 Every user script imports this module, so it imports nothing heavy (no numpy).
 """
@@ -63,9 +65,11 @@ def _validated(results: Any, where: str) -> list[dict[str, Any]]:
         value = int(value) if isinstance(value, numbers.Integral) else float(value)
         checked.append({**item, "value": value})
     objectives = [item["name"] for item in checked if item["type"] == "objective"]
-    if len(objectives) != 1:
-        found = ", ".join(repr(name) for name in objectives) or "none"
-        raise fail(f"exactly one item must have type 'objective', found {found}")
+    if not objectives:
+        raise fail("at least one item must have type 'objective', found none")
+    twice = sorted({name for name in objectives if objectives.count(name) > 1})
+    if twice:
+        raise fail(f"objective {', '.join(map(repr, twice))} is reported more than once")
     return checked
 
 
@@ -77,16 +81,18 @@ def normalize_results(value: float | list[dict[str, Any]]) -> list[dict[str, Any
 
 
 def objective_of(results: list[dict[str, Any]]) -> float:
-    """The objective's value; NaN or infinity cannot be ranked, so they are errors."""
-    objective = next(item for item in _validated(results, "") if item["type"] == "objective")
-    value = float(objective["value"])
-    if not math.isfinite(value):
-        raise ResultsError(
-            f"objective is {value!r}: the trial reported {objective['name']!r} = {value!r}, "
-            "and only a finite number can be compared.",
-            hint="Check the training for divergence, or report a large finite loss instead",
-        )
-    return value
+    """The first objective's value; NaN or infinity cannot be ranked, so a non-finite
+    objective (any of them) is an error."""
+    objectives = [item for item in _validated(results, "") if item["type"] == "objective"]
+    for objective in objectives:
+        value = float(objective["value"])
+        if not math.isfinite(value):
+            raise ResultsError(
+                f"objective is {value!r}: the trial reported {objective['name']!r} = "
+                f"{value!r}, and only a finite number can be compared.",
+                hint="Check the training for divergence, or report a large finite loss instead",
+            )
+    return float(objectives[0]["value"])
 
 
 def storable_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from orionlite.objectives import Objectives, pareto_front
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.storage import Storage
 
@@ -20,6 +21,11 @@ class ExperimentSummary:
     best_params: dict[str, Any] | None
     #: The best trial's number in the experiment ("trial 7 of 'mnist'").
     best_trial_number: int | None = None
+    #: Declared objectives, e.g. ["loss (min)", "accuracy (max)"].
+    objectives: list[str] = field(default_factory=lambda: ["objective (min)"])
+    #: With several objectives: the Pareto front, [{"trial", "values", "params"}] (the
+    #: best_* fields then describe its first trial, best by the first objective).
+    pareto_front: list[dict[str, Any]] | None = None
 
     @property
     def total(self) -> int:
@@ -33,7 +39,16 @@ class ExperimentSummary:
 
 def summarize(storage: Storage, record: ExperimentRecord) -> ExperimentSummary:
     counts = storage.count_by_status(record.id)
-    best: TrialRecord | None = storage.best_trial(record.id)
+    objectives = Objectives.from_json(record.objectives)
+    front: list[dict[str, Any]] | None = None
+    if objectives.several:
+        trials = pareto_front(storage.trials(record.id, (TrialStatus.COMPLETED,)), objectives)
+        front = [
+            {"trial": t.id, "values": objectives.values(t), "params": t.params} for t in trials
+        ]
+        best: TrialRecord | None = trials[0] if trials else None
+    else:
+        best = storage.best_trial(record.id, objectives)
     return ExperimentSummary(
         name=record.name,
         version=record.version,
@@ -43,4 +58,18 @@ def summarize(storage: Storage, record: ExperimentRecord) -> ExperimentSummary:
         best_objective=best.objective if best else None,
         best_params=best.params if best else None,
         best_trial_number=best.number if best else None,
+        objectives=[item.label() for item in objectives.items],
+        pareto_front=front,
     )
+
+
+def best_cell(summary: ExperimentSummary) -> Any:
+    """The "best objective" cell of status and list: the value (marked "(max)" when
+    maximised), or the Pareto front's size and trials for several objectives."""
+    if summary.pareto_front is not None:
+        ids = [str(point["trial"]) for point in summary.pareto_front]
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        return f"front: {len(ids)} ({shown})" if ids else None
+    if summary.best_objective is not None and summary.objectives[0].endswith("(max)"):
+        return f"{summary.best_objective:.6g} (max)"
+    return summary.best_objective

@@ -23,6 +23,7 @@ from typing import Any
 from orionlite.errors import ReservationLostError, TooManyBrokenTrialsError
 from orionlite.experiment import Experiment, Wait
 from orionlite.heartbeat import Heartbeat, lease_seconds
+from orionlite.objectives import declared
 from orionlite.outcome import TrialOutcome, TrialRunner
 from orionlite.records import PendingResult, TrialRecord, TrialStatus
 from orionlite.signals import StopRequest
@@ -280,7 +281,9 @@ class Worker:
         self, trial: TrialRecord, outcome: TrialOutcome, ran_s: float, report: WorkerReport
     ) -> TrialStatus | None:
         assert outcome.status is not None
+        outcome = declared(outcome, self.experiment.objectives)
         status = outcome.status
+        assert status is not None
         values = {
             "objective": outcome.objective,
             "results": outcome.results,

@@ -20,6 +20,8 @@ ALGORITHMS: dict[str, str] = {
     "random": "orionlite.algorithms.random_search:RandomSearch",
     "grid": "orionlite.algorithms.grid:GridSearch",
     "bayes": "orionlite.algorithms.bayes:BayesianOptimizer",
+    "tpe": "orionlite.algorithms.tpe:TPE",
+    "nsga2": "orionlite.algorithms.nsga2:NSGA2",
     "asha": "orionlite.algorithms.asha:ASHA",
     "hyperband": "orionlite.algorithms.hyperband:Hyperband",
 }

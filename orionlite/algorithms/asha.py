@@ -59,7 +59,7 @@ class ASHA(Algorithm):
         rungs = ladder.by_rung(completed(history))
         due: list[Proposal] = []
         for rung in range(ladder.top - 1, -1, -1):
-            ranked = sorted(rungs.get(rung, []), key=lambda trial: (trial.objective, trial.id))
+            ranked = sorted(rungs.get(rung, []), key=lambda trial: (self.loss(trial), trial.id))
             for trial in ranked[: len(ranked) // ladder.base]:
                 if trial.id in promoted:
                     continue

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from orionlite.errors import ConfigError
+from orionlite.objectives import Objectives
 from orionlite.space import hash_params
 
 if TYPE_CHECKING:
@@ -44,10 +45,15 @@ class Algorithm(abc.ABC):
     """Base class: subclasses declare their options as keyword-only constructor arguments."""
 
     name: ClassVar[str]
+    #: Whether the algorithm optimises several objectives (others refuse them at creation).
+    multi_objective: ClassVar[bool] = False
 
     def __init__(self, space: Space, *, seed: int | None = None) -> None:
         self.space = space
         self.seed = seed
+        # What to optimise: set by the experiment after construction (it is not an option
+        # of the algorithm, so it stays out of the stored configuration).
+        self.objectives = Objectives()
         # Mixed into random draws after a worker's proposal collided with another
         # worker's: two workers with one seed and one history would otherwise keep
         # proposing the same point. Zero (one worker, no collision) keeps runs reproducible.
@@ -69,6 +75,12 @@ class Algorithm(abc.ABC):
         if self._unseeded is None or self._unseeded[0] != pid:
             self._unseeded = (pid, np.random.default_rng())
         return self._unseeded[1]
+
+    def loss(self, trial: TrialRecord) -> float:
+        """The trial's (first) objective as a number to minimise: negated when the
+        experiment maximises it. Only for trials with a finite objective."""
+        assert trial.objective is not None
+        return self.objectives.first.sign * trial.objective
 
     @abc.abstractmethod
     def suggest(self, history: Sequence[TrialRecord], num: int = 1) -> list[Proposal]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any
 
 from orionlite.errors import ConfigError
+from orionlite.objectives import Objectives, violation
 from orionlite.records import TrialStatus
 from orionlite.space import Choices, Fidelity, LogUniform, Normal, Prior, Uniform
 
@@ -37,6 +38,24 @@ def completed(history: Iterable[TrialRecord]) -> list[TrialRecord]:
         if trial.status in _WITH_RESULT
         and trial.objective is not None
         and math.isfinite(trial.objective)
+    ]
+
+
+def penalised_losses(trials: Sequence[TrialRecord], objectives: Objectives) -> list[float]:
+    """The first objective of each trial as a number to minimise, with trials that violate
+    a constraint pushed past the worst feasible one (further the more they violate), so
+    that a single-objective model steers away from infeasible regions."""
+    losses = [objectives.first.sign * float(trial.objective or 0.0) for trial in trials]
+    violations = [violation(trial) for trial in trials]
+    feasible_losses = [x for x, v in zip(losses, violations, strict=True) if v == 0.0]
+    if len(feasible_losses) == len(losses):
+        return losses
+    worst = max(feasible_losses) if feasible_losses else max(losses)
+    best = min(feasible_losses) if feasible_losses else min(losses)
+    span = (worst - best) or 1.0
+    return [
+        x if v == 0.0 else max(x, worst) + span * (0.1 + min(v, 1.0))
+        for x, v in zip(losses, violations, strict=True)
     ]
 
 

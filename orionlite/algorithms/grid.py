@@ -32,6 +32,7 @@ class GridSearch(Algorithm):
     """
 
     name = "grid"
+    multi_objective = True
 
     def __init__(
         self,

@@ -120,7 +120,7 @@ class Hyperband(Algorithm):
                 return _State(exhausted=True)
             if any(trial.status not in _FINISHED for trial in members):
                 return _State()  # waiting for this rung to finish
-            ranked = sorted(completed(members), key=lambda trial: (trial.objective, trial.id))
+            ranked = sorted(completed(members), key=lambda trial: (self.loss(trial), trial.id))
             quota = min(bracket.planned(stage + 1, ladder.base), len(ranked))
             if quota == 0:
                 return _State(exhausted=True)

@@ -53,6 +53,7 @@ class RandomSearch(Algorithm):
     """
 
     name = "random"
+    multi_objective = True
 
     def suggest(self, history: Sequence[TrialRecord], num: int = 1) -> list[Proposal]:
         seen = seen_hashes(history)

@@ -44,7 +44,14 @@ def print_closing(result: HuntResult) -> int:
         echo_err("No trial could be reserved within --idle-timeout; this worker leaves.")
     else:
         echo_err(f"Interrupted: {_given_back(sum(r.interrupted for r in result.reports))}")
-    if summary.best_trial_id is not None:
+    if summary.pareto_front is not None:
+        echo_err(
+            f"Pareto front of {', '.join(summary.objectives)}: "
+            f"{len(summary.pareto_front)} trials "
+            f"({', '.join(str(point['trial']) for point in summary.pareto_front[:10])}"
+            f"{', ...' if len(summary.pareto_front) > 10 else ''}); see orionlite info"
+        )
+    elif summary.best_trial_id is not None:
         params = ", ".join(f"{k}={format_value(v)}" for k, v in (summary.best_params or {}).items())
         echo_err(
             f"Best objective {format_value(summary.best_objective)} "

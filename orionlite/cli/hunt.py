@@ -46,7 +46,25 @@ CONTEXT = {
     metavar="N",
     help="Run a broken trial again up to N times before it counts as broken.",
 )
-@click.option("--algorithm", metavar="NAME", help="random (default), grid, bayes, asha, hyperband.")
+@click.option(
+    "--algorithm",
+    metavar="NAME",
+    help="random (default), grid, bayes, tpe, nsga2, asha, hyperband.",
+)
+@click.option(
+    "--objective",
+    "objectives",
+    multiple=True,
+    metavar="NAME[:min|:max]",
+    help="Declare an objective the trials report (repeat for several; minimised unless "
+    ":max). Stored with the experiment.",
+)
+@click.option(
+    "--maximize",
+    is_flag=True,
+    default=False,
+    help="Maximise the objective instead of minimising it (one objective).",
+)
 @click.option(
     "--algorithm-config", metavar="JSON", help="Algorithm options, e.g. '{\"n_values\": 5}'."
 )
@@ -228,10 +246,15 @@ def _settings(options: dict[str, Any], live: bool = False) -> Any:
         return value if value is not None else file_settings.get(file_key or key)
 
     early_stop = _early_stop(options["early_stop"], options["early_stop_config"])
+    from orionlite.objectives import parse_objectives
+
+    declared = list(options["objectives"]) or file_settings.get("objectives")
+    direction = "maximize" if options["maximize"] else file_settings.get("direction")
     return HuntSettings(
         name=name,
         early_stop=early_stop,
         stop_grace_s=options["stop_grace"],
+        objectives=parse_objectives(declared, direction),
         command=command,
         storage=pick("storage"),
         algorithm=spec,
@@ -286,6 +309,8 @@ _CONFIG_KEYS = {
     "working_dir",
     "version",
     "command",
+    "objectives",
+    "direction",
 }
 
 

@@ -13,13 +13,14 @@ from orionlite.cli.options import name_option, storage_option, version_option
 @storage_option
 @click.option(
     "--kind",
-    type=click.Choice(["regret", "parallel", "importance", "curves"]),
+    type=click.Choice(["regret", "parallel", "importance", "curves", "pareto"]),
     default="regret",
     show_default=True,
     help="regret: best objective so far against trials completed; parallel: parallel "
     "coordinates of parameters and objective; importance: how much the objective depends "
     "on each parameter (random forest); curves: the values each trial reported per step, "
-    "pruned trials marked.",
+    "pruned trials marked; pareto: the trials by two or three objectives, the Pareto front "
+    "marked.",
 )
 @click.option(
     "-o",

@@ -19,7 +19,7 @@ def status_command(name: str | None, storage: str | None, as_json: bool) -> None
     from orionlite.cli.output import print_table
     from orionlite.experiment import open_experiment
     from orionlite.storage import Storage
-    from orionlite.summary import summarize
+    from orionlite.summary import best_cell, summarize
 
     store = Storage(storage, create=False)
     records = (
@@ -39,7 +39,7 @@ def status_command(name: str | None, storage: str | None, as_json: bool) -> None
             s.version,
             *(s.counts[k] for k in statuses),
             s.max_trials,
-            s.best_objective,
+            best_cell(s),
             s.best_trial_number or s.best_trial_id,
         ]
         for s in summaries
@@ -54,7 +54,7 @@ def list_command(storage: str | None, as_json: bool) -> None:
     """Experiments: name, version, trials and best objective."""
     from orionlite.cli.output import print_table
     from orionlite.storage import Storage
-    from orionlite.summary import summarize
+    from orionlite.summary import best_cell, summarize
 
     store = Storage(storage, create=False)
     records = store.list_experiments()
@@ -81,7 +81,7 @@ def list_command(storage: str | None, as_json: bool) -> None:
             ("   " * (depth - 1) + "└─ " if depth else "") + s.name,
             s.version,
             s.total,
-            s.best_objective,
+            best_cell(s),
         ]
         for (_, depth), s in zip(tree, summaries, strict=True)
     ]
@@ -146,6 +146,8 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
             "objective": summary.best_objective,
             "params": summary.best_params,
         },
+        "objectives": summary.objectives,
+        "pareto_front": summary.pareto_front,
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -157,13 +159,17 @@ def info_command(name: str, version: int | None, storage: str | None, as_json: b
         ["command", " ".join(record.command or [])],
         ["algorithm", json.dumps(record.algorithm)],
         ["early stop", json.dumps(stored_early_stop(record))],
+        ["objectives", ", ".join(summary.objectives)],
         ["max trials", record.max_trials],
         ["max broken", record.max_broken],
         ["working dir", info["working_dir"]],
         ["trials", ", ".join(f"{k} {v}" for k, v in summary.counts.items() if v) or "none"],
     ]
     rows += [[f"space: {key}", prior] for key, prior in info["space"].items()]
-    if summary.best_trial_id is not None:
+    for point in summary.pareto_front or []:
+        values = ", ".join(format_value(v) for v in point["values"])
+        rows.append([f"front: trial {point['trial']}", values])
+    if summary.best_trial_id is not None and summary.pareto_front is None:
         number = summary.best_trial_number
         rows.append(["best trial", f"{number} (id {summary.best_trial_id})"])
         rows.append(["best objective", summary.best_objective])

@@ -123,8 +123,14 @@ class ReadOnlyStorage:
         return _all_statuses(found)
 
     def best_trial(self, experiment_id: int) -> TrialRecord | None:
-        row = self._read(lambda c: queries.select_best_trial(c, experiment_id))
-        return queries.trial_from_row(row) if row is not None else None
+        """The completed trial with the best first objective, by its direction."""
+        from orionlite.objectives import MAXIMIZE, Objectives
+
+        record = self.experiment(experiment_id)
+        objectives = Objectives.from_json(record.objectives if record else None)
+        maximize = objectives.first.direction == MAXIMIZE
+        rows = self._read(lambda c: queries.select_best_trials(c, experiment_id, maximize, 0, 1))
+        return queries.trial_from_row(rows[0]) if rows else None
 
     # -- trials -------------------------------------------------------------------------
 

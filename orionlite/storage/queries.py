@@ -128,6 +128,7 @@ def experiment_from_row(row: sa.Row[Any]) -> ExperimentRecord:
         metadata=m["metadata"] or {},
         created_at=m["created_at"],
         broken_baseline=m.get("broken_baseline", 0),
+        objectives=m["objectives"],
     )
 
 
@@ -293,17 +294,23 @@ def select_last_broken(connection: sa.Connection, experiment_id: int) -> sa.Row[
     return connection.execute(query).first()
 
 
-def select_best_trial(connection: sa.Connection, experiment_id: int) -> sa.Row[Any] | None:
+def select_best_trials(
+    connection: sa.Connection, experiment_id: int, maximize: bool, offset: int, limit: int
+) -> list[sa.Row[Any]]:
+    """Completed trials from the best objective on (by direction), a page at a time."""
+    order = trials.c.objective.desc() if maximize else trials.c.objective.asc()
     query = (
         sa.select(trials)
         .where(
             trials.c.experiment_id == experiment_id,
             trials.c.status == TrialStatus.COMPLETED.value,
+            trials.c.objective.is_not(None),
         )
-        .order_by(trials.c.objective.asc(), trials.c.id.asc())
-        .limit(1)
+        .order_by(order, trials.c.id.asc())
+        .offset(offset)
+        .limit(limit)
     )
-    return connection.execute(query).first()
+    return list(connection.execute(query))
 
 
 def select_trials(

@@ -21,13 +21,14 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 # The newest migration in migrations/versions; a test checks it is Alembic's head.
-HEAD_REVISION = "0005_trial_progress"
+HEAD_REVISION = "0006_objectives"
 KNOWN_REVISIONS = (
     "0001_initial",
     "0002_unfinished_index",
     "0003_budget_shares",
     "0004_operating",
     "0005_trial_progress",
+    "0006_objectives",
 )
 _INIT_LOCK_KEY = 0x6F72696F6E  # "orion": PostgreSQL advisory lock serialising creation
 

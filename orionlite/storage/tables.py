@@ -36,6 +36,9 @@ experiments = sa.Table(
     # Broken trials that --max-broken no longer counts: those left when the experiment's
     # trials were last requeued (orionlite requeue resets the count).
     sa.Column("broken_baseline", sa.Integer, nullable=False, server_default="0"),
+    # Declared objectives, [{"name", "direction"}] (orionlite.objectives); NULL is the
+    # default: one objective, minimised, under any name.
+    sa.Column("objectives", sa.JSON, nullable=True),
     sa.UniqueConstraint("name", "version", name="uq_experiments_name_version"),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -173,3 +174,46 @@ def test_the_budget_survives_a_downgrade_and_upgrade(
     assert all(isinstance(_acquire(storage, exp, x), TrialRecord) for x in (3, 4, 5))
     assert _acquire(storage, exp, 6) is CreateRefusal.BUDGET_SPENT
     storage.close()
+
+
+def test_experiments_from_before_objectives_are_one_minimised_objective(
+    db_url: str, tmp_path: Path, new_experiment: Callable[..., int]
+) -> None:
+    """0004_objectives: an experiment of 0003 comes back with objectives NULL, which
+    means one minimised objective; the downgrade drops the column again."""
+    from alembic import command
+
+    from orionlite.experiment import open_experiment
+    from orionlite.objectives import Objectives
+    from orionlite.space import Space
+
+    url = _empty_url(db_url, tmp_path)
+    upgrade_database(url)
+    engine = make_engine(url)
+    config = alembic_config(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003_budget_shares")
+    engine.dispose()
+    assert check_database(url)[0] == "0003_budget_shares"
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO experiments (name, version, space, algorithm, max_broken, "
+                "metadata, created_at) VALUES ('old', 1, :space, :algorithm, 3, '{}', 0)"
+            ),
+            {
+                "space": json.dumps(Space.from_priors({"x": "uniform(0, 1)"}).to_json()),
+                "algorithm": '{"random": {"seed": null}}',
+            },
+        )
+    engine.dispose()
+    assert upgrade_database(url) == ("0003_budget_shares", HEAD_REVISION)
+    storage = Storage(url)
+    try:
+        experiment = open_experiment(storage, "old")
+        assert experiment.record.objectives is None
+        assert experiment.objectives == Objectives()
+    finally:
+        storage.close()

@@ -84,3 +84,47 @@ def test_unknown_extension_and_empty_experiment(
     empty = make_experiment(sqlite_storage, "empty", {"x": "uniform(0, 1)"})
     with pytest.raises(OrionliteError, match="has no completed trial to plot yet"):
         plot(empty, "regret", tmp_path / "r.png")
+
+
+def _three_objectives(tmp_path: Path) -> Experiment:
+    from orionlite import build_experiment
+    from orionlite.experiment import open_experiment
+    from orionlite.storage import Storage
+
+    url = f"sqlite:///{tmp_path / 'mo.db'}"
+    client = build_experiment(
+        "mo",
+        space={"x": "uniform(0, 1)"},
+        storage=url,
+        objectives={"a": "minimize", "b": "minimize", "c": "maximize"},
+    )
+    for _ in range(12):
+        trial = client.suggest()
+        x = trial.params["x"]
+        client.observe(
+            trial,
+            [
+                {"name": "a", "type": "objective", "value": x},
+                {"name": "b", "type": "objective", "value": 1 - x},
+                {"name": "c", "type": "objective", "value": x * x},
+                {"name": "limit", "type": "constraint", "value": x - 0.9},
+            ],
+        )
+    client.close()
+    return open_experiment(Storage(url), "mo")
+
+
+def test_pareto_in_three_objectives_as_png_and_html(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the 'plot' extra (matplotlib) is not installed")
+    pytest.importorskip("plotly", reason="the 'plot' extra (plotly) is not installed")
+    experiment = _three_objectives(tmp_path)
+    png = plot(experiment, "pareto", tmp_path / "front.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = plot(experiment, "pareto", tmp_path / "front.html").read_text()
+    assert "Pareto front: mo v1" in text and "c (max)" in text
+
+
+def test_pareto_needs_two_or_three_objectives(sqlite_quadratic: Experiment, tmp_path: Path) -> None:
+    with pytest.raises(OrionliteError) as info:
+        plot(sqlite_quadratic, "pareto", tmp_path / "front.png")
+    assert "A Pareto plot needs 2 or 3 objectives" in info.value.message

@@ -46,6 +46,12 @@ def test_line_format() -> None:
     )
 
 
+def test_line_shows_the_pareto_front_for_several_objectives() -> None:
+    front = Snapshot("mo", 1, {"completed": 4}, 10, None, None, 0, 0.0, front_size=3)
+    assert "Pareto front 3" in format_line(front, now=60.0)
+    assert "best" not in format_line(front, now=60.0)
+
+
 def test_monitor_reads_counts_and_best(storage: Any) -> None:
     monitor = ProgressMonitor(storage.url, "exp")
     assert monitor.snapshot() is None, "not created yet"

@@ -1,0 +1,67 @@
+"""bayes at a thousand trials: the model keeps to the best and most recent trials, the
+switch is an option, and experiments created before it keep their configuration."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orionlite.algorithms import algorithm_spec, make_algorithm
+from orionlite.algorithms.bayes import MAX_MODEL_POINTS, best_and_recent
+from orionlite.objectives import Objective, Objectives
+from orionlite.records import TrialRecord, TrialStatus
+from orionlite.space import Space, hash_params
+
+SPACE = Space.from_priors({f"x{i}": "uniform(0, 1)" for i in range(3)})
+
+
+def history(count: int, pending: int = 0) -> list[TrialRecord]:
+    rng = np.random.default_rng(0)
+    trials = []
+    for trial_id in range(1, count + pending + 1):
+        params = SPACE.sample(rng)
+        done = trial_id <= count
+        trials.append(
+            TrialRecord(
+                trial_id,
+                1,
+                params,
+                hash_params(params),
+                TrialStatus.COMPLETED if done else TrialStatus.RESERVED,
+                objective=float(sum((v - 0.3) ** 2 for v in params.values())) if done else None,
+            )
+        )
+    return trials
+
+
+def test_subset_is_the_best_half_and_the_most_recent_rest() -> None:
+    trials = history(100)
+    kept = best_and_recent(trials, Objectives(), 20)
+    assert len(kept) == 20
+    assert [t.id for t in kept] == sorted(t.id for t in kept), "history order kept"
+    best = sorted(trials, key=lambda t: t.objective or 0.0)[:10]
+    assert {t.id for t in best} <= {t.id for t in kept}
+    assert {91, 92, 93, 94, 95, 96, 97, 98, 99, 100} - {t.id for t in best} <= {t.id for t in kept}
+    assert best_and_recent(trials, Objectives(), 100) is trials
+
+
+def test_subset_follows_the_direction() -> None:
+    trials = history(100)
+    kept = best_and_recent(trials, Objectives((Objective(None, "maximize"),)), 20)
+    worst_by_minimum = max(trials, key=lambda t: t.objective or 0.0)
+    assert worst_by_minimum in kept
+
+
+def test_a_thousand_trials_with_four_pending_give_new_points() -> None:
+    trials = history(1000, pending=4)
+    algorithm = make_algorithm({"bayes": {"seed": 0, "n_points": 200}}, SPACE)
+    (proposal,) = algorithm.suggest(trials, 1)
+    assert SPACE.contains(proposal.params)
+    assert proposal.params_hash not in {t.params_hash for t in trials}
+
+
+def test_the_switch_is_stored_only_when_changed() -> None:
+    default = algorithm_spec(make_algorithm("bayes", SPACE))["bayes"]
+    assert "max_model_points" not in default, "older experiments still match"
+    changed = algorithm_spec(make_algorithm({"bayes": {"max_model_points": 50}}, SPACE))
+    assert changed["bayes"]["max_model_points"] == 50
+    assert MAX_MODEL_POINTS == 300

@@ -1,0 +1,200 @@
+"""Declared objectives, constraints, best trial and Pareto front (orionlite.objectives)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from orionlite.algorithms.ranking import (
+    constrained_ranks,
+    crowding_distance,
+    hypervolume,
+    nondominated_ranks,
+)
+from orionlite.errors import ConfigError
+from orionlite.objectives import (
+    Objective,
+    Objectives,
+    best_of,
+    declared,
+    feasible,
+    pareto_front,
+    parse_objectives,
+    violation,
+)
+from orionlite.outcome import TrialOutcome
+from orionlite.records import TrialRecord, TrialStatus
+from orionlite.space import hash_params
+
+TWO = Objectives((Objective("loss"), Objective("acc", "maximize")))
+
+
+def trial(trial_id: int, results: list[dict[str, Any]], first: float) -> TrialRecord:
+    params = {"i": trial_id}
+    return TrialRecord(
+        trial_id,
+        1,
+        params,
+        hash_params(params),
+        TrialStatus.COMPLETED,
+        objective=first,
+        results=results,
+    )
+
+
+def two(trial_id: int, loss: float, acc: float, *constraints: float | None) -> TrialRecord:
+    results = [
+        {"name": "loss", "type": "objective", "value": loss},
+        {"name": "acc", "type": "objective", "value": acc},
+    ]
+    results += [
+        {"name": f"c{i}", "type": "constraint", "value": v} for i, v in enumerate(constraints)
+    ]
+    return trial(trial_id, results, loss)
+
+
+def one(trial_id: int, value: float, *constraints: float | None) -> TrialRecord:
+    results = [{"name": "loss", "type": "objective", "value": value}]
+    results += [
+        {"name": f"c{i}", "type": "constraint", "value": v} for i, v in enumerate(constraints)
+    ]
+    return trial(trial_id, results, value)
+
+
+def test_parse_command_line_and_api_forms() -> None:
+    assert parse_objectives(None, None) is None
+    assert parse_objectives(["loss", "acc:max"]) == TWO
+    assert parse_objectives({"loss": "minimize", "acc": "maximize"}) == TWO
+    assert parse_objectives(None, "maximize") == Objectives((Objective(None, "maximize"),))
+    assert parse_objectives(["acc:max"]).first == Objective("acc", "maximize")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("objectives", "direction", "phrase"),
+    [
+        (["loss:up"], None, "The direction of objective 'loss' is 'up'"),
+        (["loss", "loss:max"], None, "Objective 'loss' is declared twice"),
+        ([":max"], None, "An objective needs a name"),
+        (["a", "b"], "maximize", "direction (--maximize) applies to a single objective"),
+        (None, "sideways", "The direction of direction is 'sideways'"),
+    ],
+)
+def test_bad_declarations_are_config_errors(
+    objectives: Any, direction: str | None, phrase: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_objectives(objectives, direction)
+    assert phrase in info.value.message
+
+
+def test_stored_form_round_trips_and_default_is_null() -> None:
+    assert Objectives().to_json() is None
+    assert Objectives.from_json(None) == Objectives()
+    assert Objectives.from_json(TWO.to_json()) == TWO
+
+
+def test_results_checked_against_the_declaration_name_the_difference() -> None:
+    loss = {"name": "loss", "type": "objective", "value": 1.0}
+    acc = {"name": "acc", "type": "objective", "value": 0.5}
+    other = {"name": "f1", "type": "objective", "value": 0.5}
+    assert TWO.check([loss, acc]) is None
+    assert TWO.check([loss]) == "declared 'loss', 'acc'; missing 'acc'"
+    assert TWO.check([loss, other]) == "declared 'loss', 'acc'; missing 'acc'; not declared 'f1'"
+    assert Objectives().check([other]) is None, "an undeclared single objective takes any name"
+    problem = Objectives().check([loss, acc])
+    assert problem is not None and "one objective, but the results hold 2" in problem
+
+
+def test_a_mismatching_outcome_is_broken_with_the_message() -> None:
+    loss = {"name": "loss", "type": "objective", "value": 1.0}
+    outcome = declared(TrialOutcome(TrialStatus.COMPLETED, 1.0, [loss]), TWO)
+    assert outcome.status is TrialStatus.BROKEN
+    assert (
+        outcome.error
+        == "Results do not match the declared objectives: declared 'loss', 'acc'; missing 'acc'."
+    )
+    acc = {"name": "acc", "type": "objective", "value": 0.25}
+    fine = declared(TrialOutcome(TrialStatus.COMPLETED, 0.25, [acc, loss]), TWO)
+    assert fine.status is TrialStatus.COMPLETED and fine.objective == 1.0, "the first declared"
+
+
+def test_constraints_are_satisfied_at_or_below_zero() -> None:
+    assert feasible(one(1, 0.0, 0.0, -3.0))
+    assert violation(one(1, 0.0, 0.5, 2.0, -1.0)) == 2.5
+    assert violation(one(1, 0.0, None)) == float("inf"), "a NaN constraint (stored null)"
+    assert feasible(one(1, 0.0)), "a trial reporting no constraint is not held to one"
+
+
+def test_best_skips_infeasible_trials_and_follows_the_direction() -> None:
+    trials = [one(1, 0.1, 5.0), one(2, 0.5), one(3, 0.9)]
+    assert best_of(trials, Objectives()).id == 2  # type: ignore[union-attr]
+    maximise = Objectives((Objective(None, "maximize"),))
+    assert best_of(trials, maximise).id == 3  # type: ignore[union-attr]
+    assert best_of([one(1, 0.1, 1.0)], Objectives()) is None
+
+
+def test_pareto_front_by_directions_without_infeasible_trials() -> None:
+    trials = [
+        two(1, 1.0, 0.9),  # front
+        two(2, 0.5, 0.5),  # front
+        two(3, 0.6, 0.4),  # dominated by 2
+        two(4, 0.1, 0.99, 1.0),  # would dominate all: infeasible
+        two(5, 0.2, 0.1),  # front
+    ]
+    assert [t.id for t in pareto_front(trials, TWO)] == [5, 2, 1]
+
+
+def test_nondominated_sort_crowding_and_constrained_ranks() -> None:
+    losses = np.array([[1, 3], [2, 2], [3, 1], [3, 3], [4, 4]], dtype=float)
+    assert nondominated_ranks(losses).tolist() == [0, 0, 0, 1, 2]
+    crowding = crowding_distance(losses[:3])
+    assert np.isinf(crowding[0]) and np.isinf(crowding[2]) and crowding[1] == pytest.approx(2.0)
+    violations = np.array([0.0, 0.0, 2.0, 0.0, 1.0])
+    assert constrained_ranks(losses, violations).tolist() == [0, 0, 3, 1, 2]
+
+
+def test_hypervolume_exact_in_two_and_three_dimensions() -> None:
+    assert hypervolume(np.array([[1, 3], [2, 2], [3, 1]]), [4, 4]) == 6.0
+    assert hypervolume(np.array([[5, 5]]), [4, 4]) == 0.0
+    points = np.random.default_rng(0).random((30, 3))
+    samples = np.random.default_rng(1).random((100_000, 3))
+    estimate = (points[None] <= samples[:, None]).all(axis=2).any(axis=1).mean()
+    assert hypervolume(points, [1, 1, 1]) == pytest.approx(estimate, abs=0.01)
+
+
+def test_single_objective_models_see_infeasible_trials_past_the_worst_feasible() -> None:
+    from orionlite.algorithms.common import penalised_losses
+
+    trials = [one(1, 1.0), one(2, 3.0), one(3, 0.5, 2.0), one(4, 0.2, 0.25)]
+    losses = penalised_losses(trials, Objectives())
+    assert losses[:2] == [1.0, 3.0]
+    assert losses[2] == pytest.approx(3.0 + 2.0 * 1.1), "capped violation: one range"
+    assert losses[3] == pytest.approx(3.0 + 2.0 * 0.35)
+    maximise = Objectives((Objective(None, "maximize"),))
+    assert penalised_losses([one(1, 1.0), one(2, 3.0)], maximise) == [-1.0, -3.0]
+
+
+def test_bayes_maximises_when_the_experiment_does() -> None:
+    from orionlite.algorithms import make_algorithm
+    from orionlite.space import Space
+
+    space = Space.from_priors({"x": "uniform(0, 1)"})
+    algorithm = make_algorithm({"bayes": {"seed": 0, "n_initial_points": 5}}, space)
+    algorithm.objectives = Objectives((Objective(None, "maximize"),))
+    history: list[TrialRecord] = []
+    for trial_id in range(1, 16):
+        (proposal,) = algorithm.suggest(history, 1)
+        value = -((proposal.params["x"] - 0.8) ** 2)
+        history.append(trial(trial_id, [], value))
+        history[-1] = TrialRecord(
+            trial_id,
+            1,
+            proposal.params,
+            proposal.params_hash,
+            TrialStatus.COMPLETED,
+            objective=value,
+        )
+    best = max(history, key=lambda t: t.objective or -1.0)
+    assert abs(best.params["x"] - 0.8) < 0.01
