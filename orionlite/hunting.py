@@ -124,7 +124,21 @@ def prepare(settings: HuntSettings) -> tuple[Experiment, CommandTemplate]:
 
 def hunt(settings: HuntSettings, stop: StopRequest | None = None) -> HuntResult:
     """Run ``settings.n_workers`` workers until the experiment needs no more of them."""
-    experiment, template = prepare(settings)
+    if settings.n_workers > 1:
+        experiment, _template = prepare(settings)
+        _warn_unbounded(experiment)
+        return _hunt_in_processes(experiment, settings)
+    stop = stop or StopRequest()
+    # From the start: a Ctrl-C while the experiment is being joined stops as gracefully as
+    # one in the worker's loop.
+    with stop_on_signals(stop):
+        experiment, template = prepare(settings)
+        _warn_unbounded(experiment)
+        report = _run_worker(experiment, template, settings, stop)
+    return HuntResult(experiment, report.reason, [report])
+
+
+def _warn_unbounded(experiment: Experiment) -> None:
     if experiment.max_trials is None:
         log.warning(
             "%r has no --max-trials: this hunt runs until stopped (Ctrl-C) or the search "
@@ -132,12 +146,6 @@ def hunt(settings: HuntSettings, stop: StopRequest | None = None) -> HuntResult:
             experiment.name,
             extra={"action": "no_max_trials"},
         )
-    if settings.n_workers <= 1:
-        stop = stop or StopRequest()
-        with stop_on_signals(stop):
-            report = _run_worker(experiment, template, settings, stop)
-        return HuntResult(experiment, report.reason, [report])
-    return _hunt_in_processes(experiment, settings)
 
 
 def _run_worker(

@@ -135,6 +135,13 @@ class Worker:
 
     def run(self) -> WorkerReport:
         report = WorkerReport(WorkerExit.DONE, self.worker_id)
+        log.debug(
+            "worker %s joined %r v%s",
+            self.worker_id,
+            self.experiment.name,
+            self.experiment.version,
+            extra={"action": "worker_started"},
+        )
         self._heartbeat = Heartbeat(self.experiment.storage, self.settings.heartbeat_s)
         timer = self._start_duration_timer()
         try:

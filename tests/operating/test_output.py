@@ -67,12 +67,24 @@ def test_ctrl_c_while_idle_says_no_trial_was_running(cli) -> None:
     command = ["--", "python", script, "--x~uniform(0, 1)", "--sleep", "30"]
     busy = _start_session(cli, "-n", "e", "--max-trials", "1", *command)
     wait_for(lambda: started(cli.cwd), "the first worker's trial to start")
-    idle = _start_session(cli, "-n", "e", *command)
+    errors = cli.cwd / "idle.err"
+    with open(errors, "w") as err_file:
+        idle = subprocess.Popen(
+            cli.command("hunt", "-n", "e", "--verbose", *command),
+            cwd=cli.cwd,
+            env=cli.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            text=True,
+            start_new_session=True,
+        )
     try:
-        wait_for(lambda: "e" in cli.run("orionlite", "status").stdout, "the experiment")
-        # The second worker has nothing to take: the budget's only slot is running.
+        # Once its loop runs it handles Ctrl-C, and has nothing to take: the budget's only
+        # slot is running.
+        wait_for(lambda: " joined 'e' v1" in errors.read_text(), "the second worker")
         os.killpg(idle.pid, signal.SIGINT)
-        _, err = idle.communicate(timeout=60)
+        idle.wait(timeout=60)
+        err = errors.read_text()
         assert idle.returncode == 130, err
         assert "Interrupted: no trial was running." in err
         assert "went back to the pool" not in err

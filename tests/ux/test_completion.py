@@ -43,7 +43,8 @@ def test_commands_and_options_complete() -> None:
         "plain,regret",
         "plain,parallel",
         "plain,importance",
-        "plain,curves,pareto",
+        "plain,curves",
+        "plain,pareto",
     ]
     options = _run("hunt", _HUNT_COMPLETE="bash_complete", COMP_WORDS="hunt --bra", COMP_CWORD="1")
     assert options.stdout.split() == ["plain,--branch"]
