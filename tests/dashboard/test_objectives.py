@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from orionlite.objectives import Objectives, feasible, pareto_front
@@ -163,4 +164,50 @@ def test_intermediate_values_and_pruned_trials_are_shown(cli: Any, start_dashboa
     status, html = dashboard.get(f"/trials/{done[0].id}")
     table = re.search(r'id="trial-progress">(.*?)</table>', html, re.S)
     assert table and table.group(1).count("<tr>") == 5  # the header and 4 steps
+    dashboard.stop()
+
+
+def test_front_and_curves_in_a_browser_follow_a_worker(
+    cli: Any, start_dashboard: Any, page: Any, tmp_path: Path
+) -> None:
+    from dashboard_helpers import screenshot
+    from playwright.sync_api import expect
+
+    x = "--x~uniform(0, 1)"
+    _hunt(
+        cli, "two", "two", "--objective", "loss", "--objective", "acc:max",
+        "--algorithm-config", '{"n_values": 3}', space=(x, "--y~loguniform(0.1, 10)"),
+    )  # fmt: skip
+    # No stop rule here: pruned trials are checked above, without a browser.
+    curves = ("--algorithm-config", '{"n_values": 4}', "--max-trials", "2")
+    _hunt(cli, "curves", "curve", *curves, space=(x,))
+    two, _ = _trials(cli, "two")
+    record, _ = _trials(cli, "curves")
+    dashboard = start_dashboard()
+
+    page.goto(dashboard.url + f"experiments/{two.id}")
+    expect(page.locator("#plot-pareto .main-svg").first).to_be_visible()
+    expect(page.locator("#pareto-note")).to_contain_text("on the front")
+    expect(page.locator("#objectives")).to_contain_text("acc (max)")
+    screenshot(page, tmp_path, "pareto")
+
+    # The curves page follows a worker that runs the rest of the grid.
+    page.goto(dashboard.url + f"experiments/{record.id}")
+    expect(page.locator("#plot-progress .main-svg").first).to_be_visible()
+    expect(page.locator("#progress-note")).to_have_text("(2 trials)")
+    worker = cli.start(
+        "hunt", "-n", "curves", "--max-trials", "20", "--",
+        cli.python, "modes.py", "--mode=curve", x,
+    )  # fmt: skip
+    _, stderr = worker.communicate(timeout=120)
+    assert worker.returncode == 0, stderr
+    expect(page.locator("#progress-note")).to_have_text("(4 trials)")
+    expect(page.locator('#counts b[data-status="completed"]')).to_have_text("4")
+    screenshot(page, tmp_path, "curves")
+
+    _, found = _trials(cli, "curves")
+    page.goto(dashboard.url + f"trials/{found[-1].id}")
+    expect(page.locator("#trial-progress tr")).to_have_count(5)  # the header and 4 steps
+    expect(page.locator("#trial-feasible")).to_contain_text("feasible")
+    screenshot(page, tmp_path, "trial-progress")
     dashboard.stop()
