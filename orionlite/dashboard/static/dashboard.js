@@ -148,7 +148,7 @@ var orionliteDashboard = (function () {
     });
   }
 
-  // Intermediate values: one line per trial (a sample of them), pruned ones dashed with a
+  // Intermediate values: one line per trial (a sample of them), pruned ones dotted with a
   // cross where they were stopped.
   function drawProgress(cfg) {
     return getJSON(cfg.base + "/api/experiments/" + cfg.experiment + "/progress").then(function (data) {
