@@ -8,6 +8,7 @@ rows whose change marker moved (the workers' own ``change_seq``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -110,6 +111,10 @@ class ReadOnlyStorage:
     def __init__(self, url: str | None) -> None:
         self.engine, self.display_url = readonly_engine(url)
         self.dialect = self.engine.dialect.name
+        # Pareto fronts by experiment, with the (count, last end) of completed trials
+        # they were found from: pages poll far more often than trials complete.
+        self._fronts: dict[int, tuple[Any, tuple[list[TrialRecord], list[TrialRecord]]]] = {}
+        self._fronts_lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -186,9 +191,20 @@ class ReadOnlyStorage:
         cannot be found from a sample."""
         objectives = Objectives.from_json(record.objectives)
         statuses = (TrialStatus.COMPLETED.value,)
+        marker = sa.select(sa.func.count(), sa.func.max(trials.c.ended_at)).where(
+            trials.c.experiment_id == record.id, trials.c.status.in_(statuses)
+        )
+        key = (tuple(self._read(lambda c: c.execute(marker).one())), record.objectives)
+        with self._fronts_lock:
+            cached = self._fronts.get(record.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         rows = self._read(lambda c: queries.select_trials(c, record.id, statuses))
         completed = [queries.trial_from_row(row) for row in rows]
-        return completed, pareto_front(completed, objectives)
+        found = completed, pareto_front(completed, objectives)
+        with self._fronts_lock:
+            self._fronts[record.id] = (key, found)
+        return found
 
     def progress_trials(self, experiment_id: int) -> list[tuple[int, str]]:
         """(id, status) of the experiment's trials that reported intermediate values, by id."""
