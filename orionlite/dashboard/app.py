@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from orionlite.dashboard import figures, views
 from orionlite.errors import OrionliteError
+from orionlite.objectives import feasible
 from orionlite.records import TrialStatus
 from orionlite.sampling import BEST_LINES, MAX_FIT, MAX_LINES
 from orionlite.storage.browse import MAX_PAGE_SIZE, SORT_COLUMNS, ReadOnlyStorage, TrialQuery
@@ -66,6 +67,7 @@ class Dashboard:
             when=views.when,
             seconds=views.seconds,
             number=views.number,
+            best_label=views.best_label,
             storage_url=storage.display_url,
             poll_ms=POLL_MS,
             query_string=query_string,
@@ -139,15 +141,19 @@ class Dashboard:
     def experiment_page(self, request: Request) -> Response:
         record = self._experiment(request)
         watermark = self.storage.watermark()  # before the reads: nothing is missed
-        query = trial_query(request, views.dimensions(record))
+        query = trial_query(request, views.dimensions(record), views.maximized(record))
         page = self.storage.trials_page(record.id, query)
-        best = self.storage.best_trial(record.id)
+        best = self.storage.best_trial(record.id, record)
+        objectives = views.objectives_of(record)
         config = {
             "experiment": record.id,
             "watermark": watermark,
             "base": self.base,
             "pollMs": POLL_MS,
             "query": str(request.query_params),
+            "maximize": views.maximized(record),
+            "objectives": objectives.names,
+            "pareto": len(objectives.items) in (2, 3),
         }
         return self.render(
             "experiment.html",
@@ -159,7 +165,8 @@ class Dashboard:
             statuses=views.status_names(),
             sort_columns=list(SORT_COLUMNS),
             config=config,
-            direction=views.DIRECTION,
+            objectives=objectives,
+            direction=objectives.first.direction,
         )
 
     def trials_fragment(self, request: Request) -> Response:
@@ -167,7 +174,8 @@ class Dashboard:
             self.storage.check()
             record = self._experiment(request)
             dimensions = views.dimensions(record)
-            page = self.storage.trials_page(record.id, trial_query(request, dimensions))
+            query = trial_query(request, dimensions, views.maximized(record))
+            page = self.storage.trials_page(record.id, query)
         except OrionliteError as exc:
             return PlainTextResponse(exc.message, 400)
         return self.render("_trials_table.html", page=page, dimensions=dimensions, record=record)
@@ -175,9 +183,9 @@ class Dashboard:
     def changes(self, request: Request) -> dict[str, Any]:
         record = self._experiment(request)
         changes = self.storage.changes(record.id, request.query_params.get("since", ""))
-        best = self.storage.best_trial(record.id) if changes.trials else None
-        if changes.overflow:
-            best = self.storage.best_trial(record.id)
+        best = None
+        if changes.trials or changes.overflow:
+            best = self.storage.best_trial(record.id, record)
         return {
             "watermark": changes.watermark,
             "overflow": changes.overflow,
@@ -189,6 +197,7 @@ class Dashboard:
                     "status": trial.status.value,
                     "objective": trial.objective,
                     "ended_at": trial.ended_at,
+                    "feasible": feasible(trial),
                 }
                 for trial in changes.trials
             ],
@@ -196,7 +205,24 @@ class Dashboard:
 
     def curve(self, request: Request) -> dict[str, Any]:
         record = self._experiment(request)
-        return figures.curve(self.storage.completion_points(record.id))
+        points = self.storage.completion_points(record.id)
+        return figures.curve(points, views.maximized(record))
+
+    def pareto(self, request: Request) -> dict[str, Any]:
+        record = self._experiment(request)
+        objectives = views.objectives_of(record)
+        if len(objectives.items) not in (2, 3):
+            raise BadRequestError(
+                f"A Pareto front needs 2 or 3 objectives; this experiment has "
+                f"{len(objectives.items)}."
+            )
+        completed, front = self.storage.pareto(record)
+        return figures.pareto(objectives, completed, front)
+
+    def progress(self, request: Request) -> dict[str, Any]:
+        record = self._experiment(request)
+        reported = self.storage.progress_trials(record.id)
+        return figures.progress_curves(reported, lambda ids: self.storage.progress(record.id, ids))
 
     def parallel(self, request: Request) -> dict[str, Any]:
         record = self._experiment(request)
@@ -222,7 +248,13 @@ class Dashboard:
                 f"There is no trial {trial_id}.", hint="Pick one from an experiment's page."
             )
         folder = views.trial_folder(record, trial)
+        points = self.storage.progress(record.id, [trial.id]).get(trial.id, [])
         return {
+            "progress": views.progress_rows(points),
+            "progress_total": len(points),
+            "objective_rows": views.objective_rows(record, trial),
+            "constraints": views.constraint_rows(trial),
+            "feasible": feasible(trial),
             "trial": trial,
             "record": record,
             "folder": folder,
@@ -266,6 +298,8 @@ class Dashboard:
             Route("/api/experiments/{experiment_id}/curve", self.data(self.curve)),
             Route("/api/experiments/{experiment_id}/parallel", self.data(self.parallel)),
             Route("/api/experiments/{experiment_id}/importance", self.data(self.importance)),
+            Route("/api/experiments/{experiment_id}/pareto", self.data(self.pareto)),
+            Route("/api/experiments/{experiment_id}/progress", self.data(self.progress)),
             Route("/trials/{trial_id}", self.page(self.trial_page)),
             Route("/trials/{trial_id}/body", self.trial_fragment),
             Route("/static/{name}", self.static),
@@ -294,7 +328,9 @@ def create_app(storage_url: str | None, base_url: str = "") -> Starlette:
     return app
 
 
-def trial_query(request: Request, dimensions: list[tuple[str, bool]]) -> TrialQuery:
+def trial_query(
+    request: Request, dimensions: list[tuple[str, bool]], maximize: bool = False
+) -> TrialQuery:
     """The trials table's filters, order and page from the query string."""
     params = request.query_params
     numeric = dict(dimensions)
@@ -322,6 +358,7 @@ def trial_query(request: Request, dimensions: list[tuple[str, bool]]) -> TrialQu
         sort=sort,
         sort_numeric=numeric.get(sort[6:], True) if sort.startswith("param:") else True,
         descending=params.get("desc", "") in ("1", "true", "on"),
+        maximize=maximize,
         page=max(1, _int(params.get("page", "1"), "page")),
         per_page=per_page,
     )

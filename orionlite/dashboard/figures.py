@@ -10,32 +10,39 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orionlite.records import ExperimentRecord, TrialRecord
+from orionlite.objectives import Objectives, feasible
+from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.sampling import evenly
 from orionlite.space import Space
+from orionlite.storage.progress import Point
 
 # Points of the objective scatter under the best-so-far curve.
 MAX_POINTS = 2000
 
 
-def curve(points: Sequence[tuple[float, float, int]]) -> dict[str, Any]:
-    """Best-so-far over time: every improvement (few), and at most MAX_POINTS of the
-    objectives themselves. ``points`` are (ended_at, objective, id) in completion order."""
+def curve(
+    points: Sequence[tuple[float, float, int, bool]], maximize: bool = False
+) -> dict[str, Any]:
+    """Best-so-far over time, by the direction: every improvement among feasible trials
+    (few), and at most MAX_POINTS of the objectives themselves. ``points`` are
+    (ended_at, objective, id, feasible) in completion order."""
+    sign = -1.0 if maximize else 1.0
     best = math.inf
     steps: list[tuple[float, float, int]] = []
-    for ended, objective, trial_id in points:
-        if objective < best:
-            best = objective
+    for ended, objective, trial_id, ok in points:
+        if ok and sign * objective < best:
+            best = sign * objective
             steps.append((ended, objective, trial_id))
     if steps and points:
-        steps.append((points[-1][0], best, steps[-1][2]))  # the line runs to the last trial
+        steps.append((points[-1][0], sign * best, steps[-1][2]))  # the line runs to the last trial
     sample = evenly(points, MAX_POINTS)
     return {
         "total": len(points),
+        "maximize": maximize,
         "best": {
             "x": [p[0] for p in steps],
             "y": [p[1] for p in steps],
@@ -157,3 +164,55 @@ def importance(
         "fitted": len(trials),
         "total": total,
     }
+
+
+# Trials whose intermediate values the experiment page draws at most, and points a curve.
+MAX_CURVES = 100
+MAX_CURVE_POINTS = 200
+
+
+def pareto(
+    objectives: Objectives, completed: Sequence[TrialRecord], front: Sequence[TrialRecord]
+) -> dict[str, Any]:
+    """The Pareto plot's points as reported (not negated): the whole front, and at most
+    MAX_POINTS of the dominated and of the infeasible trials each."""
+    front_ids = {trial.id for trial in front}
+    groups: dict[str, list[tuple[int, list[float]]]] = {"front": [], "other": [], "infeasible": []}
+    for trial in completed:
+        values = objectives.values(trial)
+        if values is None:
+            continue
+        group = "front" if trial.id in front_ids else "other" if feasible(trial) else "infeasible"
+        groups[group].append((trial.id, values))
+    result: dict[str, Any] = {"labels": [item.label() for item in objectives.items]}
+    for group, points in groups.items():
+        shown = points if group == "front" else evenly(points, MAX_POINTS)
+        result[group] = {
+            "id": [trial_id for trial_id, _ in shown],
+            "values": [list(column) for column in zip(*(v for _, v in shown), strict=True)]
+            or [[] for _ in objectives.items],
+            "total": len(points),
+        }
+    return result
+
+
+def progress_curves(
+    reported: Sequence[tuple[int, str]], load: Callable[[list[int]], dict[int, list[Point]]]
+) -> dict[str, Any]:
+    """Intermediate-value curves of at most MAX_CURVES trials (an even spread by id of
+    those that reported), each cut to MAX_CURVE_POINTS points; pruned trials marked."""
+    shown = evenly(reported, MAX_CURVES)
+    points = load([trial_id for trial_id, _ in shown])
+    curves = []
+    for trial_id, status in shown:
+        kept = evenly(points.get(trial_id, []), MAX_CURVE_POINTS)
+        curves.append(
+            {
+                "id": trial_id,
+                "status": status,
+                "pruned": status == TrialStatus.PRUNED.value,
+                "steps": [step for step, _ in kept],
+                "values": [value for _, value in kept],
+            }
+        )
+    return {"curves": curves, "total": len(reported)}

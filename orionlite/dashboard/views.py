@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orionlite.objectives import MAXIMIZE, Objectives
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.space import Choices, Space
 
 # The end of a trial's stdout/stderr a trial page shows.
 LOG_TAIL_BYTES = 16_384
-# Objectives are minimised today; an experiment that records another direction changes
-# what "best" means in this one place and in storage.browse's overview.
-DIRECTION = "minimize"
+# Intermediate values a trial page lists at most (an even spread, the last one always).
+MAX_PROGRESS_ROWS = 200
 
 
 def branch_tree(records: Sequence[Any]) -> list[tuple[Any, int]]:
@@ -171,3 +171,58 @@ def command_line(record: ExperimentRecord, trial: TrialRecord, folder: Path) -> 
 
 def results_rows(trial: TrialRecord) -> list[Mapping[str, Any]]:
     return [dict(item) for item in trial.results or [] if isinstance(item, Mapping)]
+
+
+def objectives_of(record: ExperimentRecord) -> Objectives:
+    return Objectives.from_json(record.objectives)
+
+
+def maximized(record: ExperimentRecord) -> bool:
+    """Whether the (first) objective is maximised: "best" is then the highest."""
+    return objectives_of(record).first.direction == MAXIMIZE
+
+
+def best_label(overview: Any) -> str:
+    """The experiments page's "best" cell: the value ("(max)" when maximised), or the
+    Pareto front's size with several objectives."""
+    if overview.front_size is not None:
+        return f"front: {overview.front_size}"
+    if overview.best_objective is None:
+        return ""
+    suffix = " (max)" if maximized(overview.record) else ""
+    return number(overview.best_objective) + suffix
+
+
+def objective_rows(record: ExperimentRecord, trial: TrialRecord) -> list[tuple[str, str, Any]]:
+    """(label, direction, value) of each declared objective, as the trial reported it."""
+    objectives = objectives_of(record)
+    reported = {
+        str(item.get("name")): item.get("value")
+        for item in trial.results or []
+        if isinstance(item, Mapping) and item.get("type") == "objective"
+    }
+    rows = []
+    for item, name in zip(objectives.items, objectives.names, strict=True):
+        value = trial.objective if not objectives.several else reported.get(name)
+        rows.append((name, item.direction, value))
+    return rows
+
+
+def constraint_rows(trial: TrialRecord) -> list[tuple[str, Any, bool]]:
+    """(name, value, satisfied) of each constraint the trial reported (<= 0 satisfies)."""
+    rows = []
+    for item in trial.results or []:
+        if isinstance(item, Mapping) and item.get("type") == "constraint":
+            value = item.get("value")
+            ok = isinstance(value, (int, float)) and value == value and value <= 0
+            rows.append((str(item.get("name", "")), value, bool(ok)))
+    return rows
+
+
+def progress_rows(points: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """At most MAX_PROGRESS_ROWS points, spread evenly, the last one always kept."""
+    from orionlite.sampling import evenly
+
+    if len(points) <= MAX_PROGRESS_ROWS:
+        return list(points)
+    return [*evenly(points[:-1], MAX_PROGRESS_ROWS - 1), points[-1]]

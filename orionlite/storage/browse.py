@@ -8,17 +8,20 @@ rows whose change marker moved (the workers' own ``change_seq``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from orionlite.objectives import MAXIMIZE, Objectives, feasible, pareto_front
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.storage import queries
+from orionlite.storage.progress import Point, select_progress
 from orionlite.storage.readonly import check_readable, readonly_engine
 from orionlite.storage.sqlfunctions import db_now, read_horizon, read_in_progress
-from orionlite.storage.tables import experiments, trials
+from orionlite.storage.tables import experiments, trial_progress, trials
 
 T = TypeVar("T")
 
@@ -36,6 +39,8 @@ SORT_COLUMNS = {
 MAX_PAGE_SIZE = 500
 # Changed rows a live update reads at most; beyond, the page redraws (Changes.overflow).
 MAX_CHANGES = 500
+# Completed trials read a time when passing over infeasible ones for the best.
+_BEST_PAGE = 100
 _LIKE_ESCAPE = "\\"
 
 
@@ -48,6 +53,12 @@ class ExperimentOverview:
     best_objective: float | None
     live_workers: int
     last_activity: float | None
+    #: With several objectives: the Pareto front's size (best_objective is then None).
+    front_size: int | None = None
+
+    @property
+    def objectives(self) -> Objectives:
+        return Objectives.from_json(self.record.objectives)
 
     @property
     def total(self) -> int:
@@ -66,6 +77,9 @@ class TrialQuery:
     sort: str = "id"
     sort_numeric: bool = True
     descending: bool = False
+    #: The first objective is maximised: sorting by objective puts the highest first
+    #: unless ``descending`` (which then means worst first).
+    maximize: bool = False
     page: int = 1
     per_page: int = 50
 
@@ -97,6 +111,10 @@ class ReadOnlyStorage:
     def __init__(self, url: str | None) -> None:
         self.engine, self.display_url = readonly_engine(url)
         self.dialect = self.engine.dialect.name
+        # Pareto fronts by experiment, with the (count, last end) of completed trials
+        # they were found from: pages poll far more often than trials complete.
+        self._fronts: dict[int, tuple[Any, tuple[list[TrialRecord], list[TrialRecord]]]] = {}
+        self._fronts_lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -116,21 +134,93 @@ class ReadOnlyStorage:
         return queries.experiment_from_row(row) if row is not None else None
 
     def overview(self) -> list[ExperimentOverview]:
-        return self._read(_overview)
+        """Every experiment; its best by its first objective's direction, feasible trials
+        only, or its Pareto front's size when it has several objectives."""
+        found = self._read(_overview)
+        result = []
+        for item in found:
+            objectives = item.objectives
+            if objectives.several:
+                front = len(self.pareto(item.record)[1])
+                result.append(replace(item, best_objective=None, front_size=front))
+                continue
+            if item.counts.get(TrialStatus.COMPLETED.value, 0):
+                best = self.best_trial(item.record.id, item.record)
+                item = replace(item, best_objective=best.objective if best else None)
+            result.append(item)
+        return result
 
     def counts(self, experiment_id: int) -> dict[str, int]:
         found = self._read(lambda c: queries.count_by_status(c, experiment_id))
         return _all_statuses(found)
 
-    def best_trial(self, experiment_id: int) -> TrialRecord | None:
-        """The completed trial with the best first objective, by its direction."""
-        from orionlite.objectives import MAXIMIZE, Objectives
-
-        record = self.experiment(experiment_id)
-        objectives = Objectives.from_json(record.objectives if record else None)
+    def best_trial(
+        self, experiment_id: int, record: ExperimentRecord | None = None
+    ) -> TrialRecord | None:
+        """The best feasible completed trial by the first objective's direction; with
+        several objectives, the Pareto front's first (as ``orionlite status`` says)."""
+        record = record or self.experiment(experiment_id)
+        if record is None:
+            return None
+        objectives = Objectives.from_json(record.objectives)
+        if objectives.several:
+            front = self.pareto(record)[1]
+            return front[0] if front else None
         maximize = objectives.first.direction == MAXIMIZE
-        rows = self._read(lambda c: queries.select_best_trials(c, experiment_id, maximize, 0, 1))
-        return queries.trial_from_row(rows[0]) if rows else None
+
+        def work(connection: sa.Connection) -> TrialRecord | None:
+            # Nearly always the first row: infeasible trials are passed over a page at a time.
+            offset = 0
+            while True:
+                rows = queries.select_best_trials(
+                    connection, experiment_id, maximize, offset, _BEST_PAGE
+                )
+                for row in rows:
+                    trial = queries.trial_from_row(row)
+                    if feasible(trial):
+                        return trial
+                if len(rows) < _BEST_PAGE:
+                    return None
+                offset += _BEST_PAGE
+
+        return self._read(work)
+
+    def pareto(self, record: ExperimentRecord) -> tuple[list[TrialRecord], list[TrialRecord]]:
+        """The experiment's completed trials and, of them, its Pareto front (feasible,
+        non-dominated; see orionlite.objectives). Every completed trial is read: a front
+        cannot be found from a sample."""
+        objectives = Objectives.from_json(record.objectives)
+        statuses = (TrialStatus.COMPLETED.value,)
+        marker = sa.select(sa.func.count(), sa.func.max(trials.c.ended_at)).where(
+            trials.c.experiment_id == record.id, trials.c.status.in_(statuses)
+        )
+        key = (tuple(self._read(lambda c: c.execute(marker).one())), record.objectives)
+        with self._fronts_lock:
+            cached = self._fronts.get(record.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        rows = self._read(lambda c: queries.select_trials(c, record.id, statuses))
+        completed = [queries.trial_from_row(row) for row in rows]
+        found = completed, pareto_front(completed, objectives)
+        with self._fronts_lock:
+            self._fronts[record.id] = (key, found)
+        return found
+
+    def progress_trials(self, experiment_id: int) -> list[tuple[int, str]]:
+        """(id, status) of the experiment's trials that reported intermediate values, by id."""
+        reported = sa.select(trial_progress.c.trial_id).where(
+            trial_progress.c.experiment_id == experiment_id
+        )
+        statement = (
+            sa.select(trials.c.id, trials.c.status)
+            .where(trials.c.experiment_id == experiment_id, trials.c.id.in_(reported))
+            .order_by(trials.c.id)
+        )
+        return self._read(lambda c: [(int(i), str(s)) for i, s in c.execute(statement)])
+
+    def progress(self, experiment_id: int, trial_ids: Sequence[int]) -> dict[int, list[Point]]:
+        """The reported points (current attempt) of these trials, by trial id, by step."""
+        return self._read(lambda c: select_progress(c, experiment_id, list(trial_ids)))
 
     # -- trials -------------------------------------------------------------------------
 
@@ -157,11 +247,18 @@ class ReadOnlyStorage:
 
         return self._read(work)
 
-    def completion_points(self, experiment_id: int) -> list[tuple[float, float, int]]:
-        """(ended_at, objective, id) of every completed trial, in completion order: three
-        numbers a trial, for the best-so-far curve (reduced before it leaves the server)."""
+    def completion_points(self, experiment_id: int) -> list[tuple[float, float, int, bool]]:
+        """(ended_at, objective, id, feasible) of every completed trial, in completion
+        order, for the best-so-far curve (reduced before it leaves the server). Results are
+        read only for the trials that report a constraint."""
+        constrained = sa.cast(trials.c.results, sa.Text).like('%"constraint"%')
         statement = (
-            sa.select(trials.c.ended_at, trials.c.objective, trials.c.id)
+            sa.select(
+                trials.c.ended_at,
+                trials.c.objective,
+                trials.c.id,
+                sa.case((constrained, trials.c.results)),
+            )
             .where(
                 trials.c.experiment_id == experiment_id,
                 trials.c.status == TrialStatus.COMPLETED.value,
@@ -169,7 +266,14 @@ class ReadOnlyStorage:
             )
             .order_by(trials.c.ended_at, trials.c.id)
         )
-        return self._read(lambda c: [tuple(row) for row in c.execute(statement)])
+
+        def work(connection: sa.Connection) -> list[tuple[float, float, int, bool]]:
+            return [
+                (ended, objective, trial_id, results is None or _feasible_results(results))
+                for ended, objective, trial_id, results in connection.execute(statement)
+            ]
+
+        return self._read(work)
 
     def completed_sample(self, experiment_id: int, limit: int, best: int) -> list[TrialRecord]:
         """At most ``limit`` completed trials: the ``best`` lowest objectives and an even
@@ -283,6 +387,16 @@ def _moved(mark: queries.Watermark) -> sa.ColumnElement[bool]:
     return moved
 
 
+def _feasible_results(results: Any) -> bool:
+    """Whether stored results satisfy their constraints (objectives.feasible)."""
+    if isinstance(results, str):  # a JSON column read through CASE comes back as text
+        import json
+
+        results = json.loads(results)
+    probe = TrialRecord(0, 0, {}, "", TrialStatus.COMPLETED, results=results)
+    return feasible(probe)
+
+
 def _all_statuses(found: dict[str, int]) -> dict[str, int]:
     """Counts for every status the package knows (TrialStatus is the one list), plus
     any other status a newer package wrote."""
@@ -303,7 +417,7 @@ def _overview(connection: sa.Connection) -> list[ExperimentOverview]:
     live = sa.and_(trials.c.status == TrialStatus.RESERVED.value, trials.c.lease_expires_at > now)
     summary = sa.select(
         trials.c.experiment_id,
-        # Objectives are minimised: the best is the lowest (see dashboard.views.best_label).
+        # The lowest; ReadOnlyStorage.overview finds the best by direction and constraints.
         sa.func.min(sa.case((trials.c.status == TrialStatus.COMPLETED.value, trials.c.objective))),
         sa.func.count(sa.distinct(sa.case((live, trials.c.reserved_by)))),
         sa.func.max(trials.c.created_at),
@@ -364,6 +478,9 @@ def _order(query: TrialQuery) -> Sequence[sa.ColumnElement[Any]]:
         column = _param_value(query.sort[len("param:") :], query.sort_numeric)
     else:
         column = SORT_COLUMNS.get(query.sort, trials.c.id)
-    ordered = column.desc() if query.descending else column.asc()
+    descending = query.descending
+    if query.sort == "objective" and query.maximize:
+        descending = not descending
+    ordered = column.desc() if descending else column.asc()
     tie = trials.c.id.desc() if query.descending else trials.c.id.asc()
     return [ordered.nulls_last(), tie]

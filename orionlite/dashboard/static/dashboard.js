@@ -124,6 +124,50 @@ var orionliteDashboard = (function () {
     });
   }
 
+  // Pareto front: 2 or 3 objectives as reported; the front in red, dominated trials in
+  // blue, constraint violations in grey (samples of the last two, the whole front).
+  var PARETO_STYLE = { infeasible: ["lightgrey", "violates a constraint"], other: ["#1f77b4", "dominated"], front: ["#d62728", "Pareto front"] };
+
+  function drawPareto(cfg) {
+    if (!cfg.pareto) return Promise.resolve(null);
+    return getJSON(cfg.base + "/api/experiments/" + cfg.experiment + "/pareto").then(function (data) {
+      var three = data.labels.length === 3;
+      document.getElementById("pareto-note").textContent = "(" + data.front.total + " on the front, " +
+        data.other.total + " dominated, " + data.infeasible.total + " infeasible)";
+      var traces = ["infeasible", "other", "front"].map(function (group) {
+        var g = data[group];
+        var trace = { x: g.values[0], y: g.values[1], text: g.id.map(function (i) { return "trial " + i; }),
+                      mode: "markers", type: three ? "scatter3d" : "scatter", name: PARETO_STYLE[group][1],
+                      marker: { color: PARETO_STYLE[group][0], size: group === "front" ? 7 : 5 } };
+        if (three) trace.z = g.values[2];
+        return trace;
+      });
+      var axes = three ? { scene: { xaxis: { title: data.labels[0] }, yaxis: { title: data.labels[1] }, zaxis: { title: data.labels[2] } } }
+                       : { xaxis: { title: { text: data.labels[0] } }, yaxis: { title: { text: data.labels[1] } } };
+      return Plotly.react("plot-pareto", traces, Object.assign({}, layout, axes), plotConfig);
+    });
+  }
+
+  // Intermediate values: one line per trial (a sample of them), pruned ones dotted with a
+  // cross where they were stopped.
+  function drawProgress(cfg) {
+    return getJSON(cfg.base + "/api/experiments/" + cfg.experiment + "/progress").then(function (data) {
+      if (!data.total) return null;
+      document.getElementById("progress-figure").hidden = false;
+      document.getElementById("progress-note").textContent = data.curves.length < data.total
+        ? "(" + data.curves.length + " of " + data.total + " trials that reported)" : "(" + data.total + " trials)";
+      var traces = data.curves.map(function (c) {
+        return { x: c.steps, y: c.values, mode: "lines", type: "scatter", name: "trial " + c.id + (c.pruned ? " (pruned)" : ""),
+                 line: { width: 1, dash: c.pruned ? "dot" : "solid", color: c.pruned ? "#999" : "#1f77b4" }, showlegend: false };
+      });
+      var ends = data.curves.filter(function (c) { return c.pruned && c.steps.length; });
+      traces.push({ x: ends.map(function (c) { return c.steps[c.steps.length - 1]; }), y: ends.map(function (c) { return c.values[c.values.length - 1]; }),
+                    text: ends.map(function (c) { return "trial " + c.id + " pruned"; }), mode: "markers", type: "scatter",
+                    marker: { symbol: "x", color: "#d62728", size: 8 }, name: "pruned", showlegend: false });
+      return Plotly.react("plot-progress", traces, Object.assign({ xaxis: { title: { text: "step" } } }, layout), plotConfig);
+    });
+  }
+
   function drawImportance(cfg) {
     return getJSON(cfg.base + "/api/experiments/" + cfg.experiment + "/importance").then(function (data) {
       var note = data.message ? data.message : (data.fitted < data.total ? "(fitted on " + data.fitted + " of " + data.total + " completed trials)" : "");
@@ -147,7 +191,7 @@ var orionliteDashboard = (function () {
       plotsBusy = true;
       lastPlots = Date.now();
       plotsStale = false;
-      return Promise.all([drawCurve(cfg), drawParallel(cfg), drawImportance(cfg)])
+      return Promise.all([drawCurve(cfg), drawParallel(cfg), drawImportance(cfg), drawPareto(cfg), drawProgress(cfg)])
         .catch(function (error) { banner(String(error.message || error)); })
         .then(function () { plotsBusy = false; });
     }
@@ -182,10 +226,12 @@ var orionliteDashboard = (function () {
             text: [done.map(function (t) { return "trial " + t.id; })],
           }, [0]);
           // The best-so-far line steps down at each new best and runs to the latest trial.
+          // By the direction, feasible trials only (as the server's curve).
+          var sign = cfg.maximize ? -1 : 1;
           var line = curve.data[1], steps = { x: [], y: [] };
-          var best = line.y.length ? line.y[line.y.length - 1] : Infinity;
+          var best = line.y.length ? line.y[line.y.length - 1] : sign * Infinity;
           done.forEach(function (t) {
-            if (t.objective < best) { best = t.objective; steps.x.push(t.ended_at); steps.y.push(best); }
+            if (t.feasible && sign * t.objective < sign * best) { best = t.objective; steps.x.push(t.ended_at); steps.y.push(best); }
           });
           steps.x.push(done[done.length - 1].ended_at); steps.y.push(best);
           Plotly.extendTraces("plot-curve", { x: [seconds(steps.x)], y: [steps.y] }, [1]);
