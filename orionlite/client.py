@@ -21,11 +21,12 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from orionlite.creation import build_experiment as _build_experiment
 from orionlite.errors import (
     CompletedExperimentError,
     ConfigError,
@@ -41,7 +42,6 @@ from orionlite.errors import (
     WaitingForTrialsError,
 )
 from orionlite.experiment import Experiment, ExperimentSettings, Wait, open_experiment
-from orionlite.experiment import build_experiment as _build_experiment
 from orionlite.function_runner import format_error
 from orionlite.heartbeat import Heartbeat, lease_seconds
 from orionlite.objectives import parse_objectives
@@ -49,13 +49,13 @@ from orionlite.records import TrialRecord, TrialStatus
 from orionlite.results import normalize_results, objective_of
 from orionlite.space import Prior, Space
 from orionlite.storage import Storage
+from orionlite.trial import Trial
 from orionlite.worker import DEFAULT_HEARTBEAT_S, WorkerSettings, new_worker_id
 
 if TYPE_CHECKING:
     import pandas
 
     from orionlite.executors import FanOut
-    from orionlite.progress_monitor import ProgressMonitor
     from orionlite.summary import ExperimentSummary
 
 log = logging.getLogger(__name__)
@@ -78,99 +78,6 @@ _FIXED_COLUMNS = (
     "duration",
     "progress",
 )
-
-
-@dataclass(frozen=True)
-class Trial:
-    """A trial as users see it; a snapshot, not a live view.
-
-    ``suggest()`` returns one with status ``reserved``; ``observe`` and ``release`` return
-    the updated snapshot. A trial from ``suggest()`` is also a context manager: leaving
-    the block without ``observe`` gives it back (``interrupted``), and an exception marks
-    it ``broken`` with the traceback in ``error`` before propagating.
-    """
-
-    id: int
-    params: dict[str, Any]
-    status: TrialStatus
-    objective: float | None
-    working_dir: Path
-    results: list[dict[str, Any]] | None = None
-    error: str | None = None
-    #: Everything stored about the trial (timestamps, worker, attempt...).
-    record: TrialRecord | None = field(default=None, repr=False, compare=False)
-    _client: ExperimentClient | None = field(default=None, repr=False, compare=False)
-    #: The intermediate values it reported, as (step, value) in step order.
-    progress: list[tuple[int, float]] = field(default_factory=list, repr=False, compare=False)
-    # Set while a workon function runs the trial (see FunctionRunner).
-    _monitor: ProgressMonitor | None = field(default=None, repr=False, compare=False)
-
-    def report(self, step: int, value: float) -> bool:
-        """Report the objective's value at ``step`` (an epoch); returns whether the
-        experiment's stop rule stopped the trial (then also :attr:`should_stop`).
-
-        For functions run by ``workon``. Steps must increase; values are stored in
-        batches and judged by the rule (``build_experiment(..., early_stop=...)``). A
-        function that returns after a stop is recorded ``pruned`` with its last value.
-        """
-        from orionlite.reporting import check_point
-
-        step, value = check_point(step, value)
-        if self._monitor is None:
-            raise TrialNotHeldError(
-                f"Trial {self.id} is not being run by workon, so it cannot report progress.",
-                hint="Call trial.report(step, value) inside a function run by exp.workon(fn).",
-            )
-        return self._monitor.report(step, value)
-
-    @property
-    def should_stop(self) -> bool:
-        """Whether the experiment's stop rule stopped this trial (see :meth:`report`)."""
-        return self._monitor is not None and self._monitor.stop_reason is not None
-
-    @classmethod
-    def from_record(
-        cls,
-        record: TrialRecord,
-        experiment_dir: Path,
-        client: ExperimentClient | None = None,
-        progress: list[tuple[int, float]] | None = None,
-        monitor: ProgressMonitor | None = None,
-    ) -> Trial:
-        return cls(
-            id=record.id,
-            params=dict(record.params),
-            status=record.status,
-            objective=record.objective,
-            working_dir=experiment_dir / str(record.id),
-            results=record.results,
-            error=record.error,
-            record=record,
-            _client=client,
-            progress=list(progress or []),
-            _monitor=monitor,
-        )
-
-    def __enter__(self) -> Trial:
-        if self._client is None:
-            raise TrialNotHeldError(
-                f"Trial {self.id} did not come from suggest(), so it cannot be used in a "
-                "with statement."
-            )
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._client is not None
-        self._client._leave(self, exc)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The client holds threads and connections; a copy elsewhere is a plain snapshot.
-        return {**self.__dict__, "_client": None, "_monitor": None}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from orionlite.outcome import LOST, LOST_AND_STOPPED, RunControls, TrialOutcome
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.reporting import in_process
 from orionlite.results import normalize_results, objective_of
+from orionlite.trial import Trial
 
 if TYPE_CHECKING:
     from orionlite.experiment import Experiment
@@ -185,8 +186,6 @@ class FunctionRunner:
         kwargs = dict(trial.params)
         monitor = self._monitor(trial)
         if self.takes_trial:
-            from orionlite.client import Trial
-
             kwargs["trial"] = Trial.from_record(trial, self.working_dir, monitor=monitor)
             # Only ``trial`` leads to the trial's folder: a function without it gets none
             # (an empty folder per trial, and a directory created on disk, 60 us each).
@@ -263,8 +262,6 @@ class FunctionRunner:
         failure = self.failure
         if failure is None:
             return None
-        from orionlite.client import Trial
-
         record = self.experiment.storage.get_trial(failure.trial.id) or failure.trial
         params = ", ".join(f"{k}={v!r}" for k, v in failure.trial.params.items())
         summary, _, details = failure.text.partition("\n\n")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from orionlite.algorithms import make_algorithm
 from orionlite.cmdline import CommandTemplate, parse_command
 from orionlite.configfile import command_space
+from orionlite.creation import build_experiment
 from orionlite.errors import ConfigError, ExperimentNotFoundError, WorkerCrashedError
 from orionlite.executor import CommandRunner, check_executable
 from orionlite.executors import (
@@ -24,7 +25,7 @@ from orionlite.executors import (
     run_processes,
     worker_signals,
 )
-from orionlite.experiment import Experiment, ExperimentSettings, build_experiment
+from orionlite.experiment import Experiment, ExperimentSettings
 from orionlite.names import check_new_name
 from orionlite.objectives import Objectives
 from orionlite.signals import StopRequest, stop_on_signals

@@ -24,6 +24,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from orionlite.logs import configure_logging
+
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
@@ -351,8 +353,6 @@ def configure_worker_logging(*, verbose: bool, quiet: bool) -> None:
     Under a live line (``quiet`` is then set by ``hunt``) worker processes print only
     warnings, each erasing the line first; the parent redraws it within a second.
     """
-    from orionlite.cli.output import configure_logging
-
     configure_logging(verbose=verbose, quiet=quiet)
     if quiet and sys.stderr.isatty():
         for handler in logging.getLogger("orionlite").handlers:

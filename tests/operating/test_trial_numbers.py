@@ -9,7 +9,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from trials import write_trial
 
-from orionlite.experiment import Experiment, ExperimentSettings, build_experiment
+from orionlite.creation import build_experiment
+from orionlite.experiment import Experiment, ExperimentSettings
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.space import Space, hash_params
 from orionlite.storage import Storage
