@@ -55,7 +55,7 @@ from orionlite.worker import DEFAULT_HEARTBEAT_S, WorkerSettings, new_worker_id
 if TYPE_CHECKING:
     import pandas
 
-    from orionlite.executors import FanOut
+    from orionlite.fanout import FanOut
     from orionlite.summary import ExperimentSummary
 
 log = logging.getLogger(__name__)
@@ -594,7 +594,7 @@ class ExperimentClient:
         ``interrupted``); then Ctrl-C raises KeyboardInterrupt, and SIGTERM exits with
         status 143 (or reaches the caller's own SIGTERM handler, if any).
         """
-        from orionlite.executors import EXECUTORS, WorkerTask, check_picklable, run_workers
+        from orionlite.fanout import EXECUTORS, WorkerTask, check_picklable, run_workers
         from orionlite.function_runner import ON_ERROR, accepts_trial
 
         self._require_writable("workon")
@@ -638,7 +638,7 @@ class ExperimentClient:
         return self._conclude(fan, n_workers)
 
     def _conclude(self, fan: FanOut, n_workers: int) -> WorkonResult:
-        from orionlite.executors import overall_reason
+        from orionlite.fanout import overall_reason
         from orionlite.worker import WorkerExit
 
         reports = [result.report for result in fan.results if result.report is not None]

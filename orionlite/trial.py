@@ -13,7 +13,7 @@ from orionlite.errors import TrialNotHeldError
 from orionlite.records import TrialRecord, TrialStatus
 
 if TYPE_CHECKING:
-    from orionlite.progress_monitor import ProgressMonitor
+    from orionlite.trial_progress import ProgressMonitor
 
 
 class TrialOwner(Protocol):

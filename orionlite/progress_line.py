@@ -125,7 +125,7 @@ def _spinner_frame(now: float) -> str:
     return _SPINNER[int(now / 0.08) % len(_SPINNER)]
 
 
-class ProgressMonitor:
+class ExperimentProgress:
     """Reads an experiment's progress from the database, on a connection of its own.
 
     The experiment is looked up by name on every read: it may not exist yet when ``hunt``
@@ -230,7 +230,7 @@ class LiveProgress:
 
     def __init__(
         self,
-        monitor: ProgressMonitor,
+        monitor: ExperimentProgress,
         console: Console | None = None,
         refresh_s: float = REFRESH_S,
     ) -> None:
@@ -332,7 +332,7 @@ def progress_display(
     """The display for one ``hunt``: a live line, or nothing beyond the log lines."""
     if not live:
         return NoProgress()
-    return LiveProgress(ProgressMonitor(storage_url, name, version))
+    return LiveProgress(ExperimentProgress(storage_url, name, version))
 
 
 class _ClearLineFormatter(logging.Formatter):
