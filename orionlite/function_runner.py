@@ -8,7 +8,7 @@ this process, and the worker's heartbeat thread keeps its reservation alive mean
 A Python call cannot be killed from outside. When the worker runs in a process's main
 thread (in this process, a joblib/loky worker, an ``executor="process"`` worker), a stop or
 a lost lease raises ``KeyboardInterrupt`` inside the function through the signal handler
-(see :func:`orionlite.fanout.worker_signals`), like Ctrl-C on a script: a function may
+(see :func:`orionlite.stop_channels.worker_signals`), like Ctrl-C on a script: a function may
 catch it to save a checkpoint, and the trial then becomes ``interrupted`` all the same. In
 another thread (Dask runs tasks in threads) the call finishes first; its result is kept.
 """
@@ -158,7 +158,7 @@ class FunctionRunner:
         self._interrupt_delivered = False
         self._rule: StopRule | None = None
 
-    # -- interruption (see orionlite.fanout.worker_signals) ------------------------
+    # -- interruption (see orionlite.stop_channels.worker_signals) ------------------------
 
     def wants_interrupt(self) -> bool:
         """True once per call if the running call should be interrupted now."""

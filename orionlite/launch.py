@@ -19,19 +19,15 @@ from orionlite.configfile import command_space
 from orionlite.creation import build_experiment
 from orionlite.errors import ConfigError, ExperimentNotFoundError, WorkerCrashedError
 from orionlite.experiment import Experiment, ExperimentSettings
-from orionlite.fanout import (
-    StopChannel,
-    file_stop_channel,
-    overall_reason,
-    run_processes,
-    worker_signals,
-)
+from orionlite.fanout import overall_reason
 from orionlite.names import check_new_name
 from orionlite.objectives import Objectives
 from orionlite.signals import StopRequest, stop_on_signals
+from orionlite.stop_channels import StopChannel, file_stop_channel, worker_signals
 from orionlite.storage import Storage
 from orionlite.storage.sqlite_files import missing_sqlite_file
 from orionlite.worker import Worker, WorkerExit, WorkerReport, WorkerSettings
+from orionlite.worker_processes import run_processes
 
 if TYPE_CHECKING:
     from orionlite.records import TrialRecord
@@ -179,7 +175,7 @@ def progress_watch(
 def _worker_process(settings: HuntSettings, channel: StopChannel) -> WorkerReport:
     """Entry point of one ``--n-workers`` process (spawned: nothing inherited).
 
-    An error propagates to :func:`orionlite.fanout.run_processes`, which hands it to
+    An error propagates to :func:`orionlite.worker_processes.run_processes`, which hands it to
     the parent and stops the sibling workers.
     """
     from orionlite.progress_line import configure_worker_logging
