@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from orionlite.api_arguments import check_count
 from orionlite.creation import build_experiment as _build_experiment
 from orionlite.errors import (
     ConfigError,
@@ -28,7 +29,7 @@ from orionlite.errors import (
     ExperimentNotFoundError,
 )
 from orionlite.experiment import ExperimentSettings, open_experiment
-from orionlite.experiment_client import ExperimentClient, check_count
+from orionlite.experiment_client import ExperimentClient
 from orionlite.objectives import parse_objectives
 from orionlite.space import Prior, Space
 from orionlite.storage import Storage

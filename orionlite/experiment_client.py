@@ -6,7 +6,6 @@ command runner."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -15,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from orionlite.api_arguments import absolute_sqlite, check_count, id_of_trial, parse_status
 from orionlite.errors import (
     CompletedExperimentError,
     ConfigError,
@@ -27,6 +27,7 @@ from orionlite.errors import (
     WaitingForTrialsError,
 )
 from orionlite.experiment import Experiment, Wait
+from orionlite.formatting import last_broken_details
 from orionlite.function_runner import format_error
 from orionlite.heartbeat import Heartbeat, lease_seconds
 from orionlite.records import TrialRecord, TrialStatus
@@ -34,7 +35,7 @@ from orionlite.results import normalize_results, objective_of
 from orionlite.storage import Storage
 from orionlite.trial import Trial
 from orionlite.trials_frame import trials_frame
-from orionlite.worker import DEFAULT_HEARTBEAT_S, WorkerSettings, new_worker_id
+from orionlite.worker import DEFAULT_HEARTBEAT_S, MAX_POLL_S, WorkerSettings, new_worker_id
 from orionlite.workon import WorkonResult, conclude
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from orionlite.summary import ExperimentSummary
 
 log = logging.getLogger(__name__)
-
-_MAX_POLL_S = 2.0
 
 
 class ExperimentClient:
@@ -184,7 +183,7 @@ class ExperimentClient:
         statuses: tuple[TrialStatus, ...] | None = None
         if status is not None:
             wanted = [status] if isinstance(status, (str, TrialStatus)) else list(status)
-            statuses = tuple(_status(value) for value in wanted)
+            statuses = tuple(parse_status(value) for value in wanted)
         records = self.storage.trials(self.id, statuses)
         curves = self.storage.progress(self.id)
         return [
@@ -309,7 +308,7 @@ class ExperimentClient:
                 raise self._waiting_error()
             remaining = None if deadline is None else deadline - time.monotonic()
             time.sleep(max(0.0, min(poll, remaining if remaining is not None else poll)))
-            poll = min(_MAX_POLL_S, poll * 2)
+            poll = min(MAX_POLL_S, poll * 2)
 
     def observe(self, trial: Trial | int, value: float | list[dict[str, Any]]) -> Trial:
         """Record the result of a trial this client holds and return its new snapshot.
@@ -321,7 +320,7 @@ class ExperimentClient:
         client's heartbeat expired.
         """
         self._require_writable("observe")
-        trial_id = _trial_id(trial)
+        trial_id = id_of_trial(trial)
         with self._lock:
             held = self._held_trial(trial_id)
             results = normalize_results(value)
@@ -346,13 +345,13 @@ class ExperimentClient:
         gets it. ``broken`` records it as failed (counts toward max_broken).
         """
         self._require_writable("release")
-        wanted = _status(status)
+        wanted = parse_status(status)
         if wanted not in (TrialStatus.INTERRUPTED, TrialStatus.BROKEN):
             raise ConfigError(
                 f"release() takes status 'interrupted' or 'broken', not {wanted.value!r}.",
                 hint="Use observe(trial, value) to complete a trial.",
             )
-        trial_id = _trial_id(trial)
+        trial_id = id_of_trial(trial)
         with self._lock:
             held = self._held_trial(trial_id)
             del self._held[trial_id]
@@ -409,9 +408,7 @@ class ExperimentClient:
         last = self.storage.last_broken_trial(self.id)
         details = ""
         if last is not None:
-            error = (last.error or "no error message was recorded").strip()
-            details = f"\nLast broken trial {last.id} ({_format_params(last.params)}):\n"
-            details += "\n".join("  " + line for line in error.splitlines())
+            details = last_broken_details(last)
         return TooManyBrokenTrialsError(
             f"Experiment {self.name!r} v{self.version} stopped: {broken} trials broke "
             f"(max_broken={self.max_broken}).{details}",
@@ -524,7 +521,7 @@ class ExperimentClient:
             idle_timeout_s=idle_timeout,
         )
         task = WorkerTask(
-            _absolute_sqlite(self.storage.url),
+            absolute_sqlite(self.storage.url),
             self.id,
             fn,
             on_error,
@@ -534,43 +531,3 @@ class ExperimentClient:
         tasks = [task] * n_workers
         fan = run_workers(tasks, executor, dask_client=client, local_storage=self.storage)
         return conclude(fan, n_workers, self._too_many_broken)
-
-
-def _absolute_sqlite(url: str) -> str:
-    """A relative SQLite path made absolute here, where the caller means it: worker
-    processes may run in another folder (a reused joblib worker, a Dask worker)."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix):
-        path = url[len(prefix) :]
-        if path and not path.startswith(("/", ":memory:", "file:")):
-            return prefix + os.path.abspath(path)
-    return url
-
-
-def _status(value: str | TrialStatus) -> TrialStatus:
-    try:
-        return TrialStatus(value)
-    except ValueError:
-        known = ", ".join(status.value for status in TrialStatus)
-        raise ConfigError(
-            f"Unknown trial status {value!r}.", hint=f"Use one of: {known}."
-        ) from None
-
-
-def _trial_id(trial: Trial | int) -> int:
-    if isinstance(trial, Trial):
-        return trial.id
-    if isinstance(trial, int) and not isinstance(trial, bool):
-        return trial
-    raise ConfigError(f"Expected a Trial (from suggest()) or a trial id, not {trial!r}.")
-
-
-def check_count(option: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{option} must be a whole number >= 1, not {value!r}.")
-
-
-def _format_params(params: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
-    )

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from orionlite.algorithm_names import algorithm_help
 from orionlite.cli.options import storage_option
 
 # = orionlite.storage.retry.OUTAGE_DEADLINE_ENV, without importing SQLAlchemy for --help.
@@ -49,7 +50,7 @@ CONTEXT = {
 @click.option(
     "--algorithm",
     metavar="NAME",
-    help="random (default), grid, bayes, tpe, nsga2, asha, hyperband.",
+    help=algorithm_help(),
 )
 @click.option(
     "--objective",
