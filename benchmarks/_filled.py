@@ -11,7 +11,7 @@ import math
 import random
 import time
 
-from orionlite.experiment import ExperimentSettings, build_experiment
+from orionlite.creation import ExperimentSettings, build_experiment
 from orionlite.space import Space, hash_params
 from orionlite.storage import Storage
 from orionlite.storage.sqlfunctions import change_seq

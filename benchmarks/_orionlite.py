@@ -10,7 +10,8 @@ from typing import Any
 
 from _common import SPACE, WARM_UP_TRIALS, WorkerResult, objective
 
-from orionlite.experiment import Experiment, ExperimentSettings, build_experiment, open_experiment
+from orionlite.creation import build_experiment
+from orionlite.experiment import Experiment, ExperimentSettings, open_experiment
 from orionlite.outcome import RunControls, TrialOutcome
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.space import Space

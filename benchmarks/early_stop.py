@@ -137,10 +137,10 @@ def decision_cost(url: str, rule: str) -> dict[str, float]:
     judging when each value is a batch of its own (a trial reporting once per long
     epoch: one durable commit per value); ``value in tens``, the same for batches of 10
     values (a trial reporting every few milliseconds)."""
-    from orionlite.progress_monitor import ProgressMonitor
     from orionlite.records import TrialRecord, TrialStatus
     from orionlite.stopping import StopRule
     from orionlite.storage import Storage
+    from orionlite.trial_progress import ProgressMonitor
 
     storage = Storage(url)
     record = storage.create_experiment(

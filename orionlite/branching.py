@@ -30,13 +30,8 @@ from dataclasses import replace
 from typing import Any
 
 from orionlite.errors import ExperimentConflictError, ExperimentNotFoundError, SpaceError
-from orionlite.experiment import (
-    Experiment,
-    ExperimentSettings,
-    _join,
-    _new_values,
-    find_differences,
-)
+from orionlite.experiment import Experiment, join_experiment
+from orionlite.experiment_settings import ExperimentSettings, find_differences, new_values
 from orionlite.names import check_new_name
 from orionlite.objectives import Objectives
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
@@ -65,7 +60,7 @@ def branch_experiment(storage: Storage, settings: ExperimentSettings) -> Experim
     for _ in range(_ATTEMPTS):
         existing = _existing_child(storage, parent, child)
         if existing is not None:
-            return _join(storage, existing, child)
+            return join_experiment(storage, existing, child)
         check_new_name(child.name)
         values, copies = _branch_values(storage, parent, child)
         created = storage.create_branch(values, copies)
@@ -138,7 +133,7 @@ def _branch_values(
         ]
     if child.algorithm is None:
         child = replace(child, algorithm=parent.algorithm)
-    values = _new_values(child)
+    values = new_values(child)
     if child.name == parent.name:
         newest = storage.get_experiment(child.name)
         values["version"] = (newest.version if newest else parent.version) + 1

@@ -9,9 +9,9 @@ from typing import Any
 
 from orionlite.algorithms import algorithm_spec, make_algorithm
 from orionlite.cmdline import parse_command
+from orionlite.command_runner import check_executable
 from orionlite.configfile import command_space, find_config_files
 from orionlite.errors import ConfigError
-from orionlite.executor import check_executable
 from orionlite.names import check_new_name
 from orionlite.space import Space
 

@@ -4,22 +4,21 @@ place where a worker obtains its next trial."""
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orionlite.algorithms import algorithm_spec, make_algorithm
-from orionlite.errors import (
-    ConfigError,
-    ExperimentConflictError,
-    ExperimentNotFoundError,
-    SpaceError,
+from orionlite.algorithms import make_algorithm
+from orionlite.errors import ExperimentConflictError, ExperimentNotFoundError
+from orionlite.experiment_settings import (
+    ExperimentSettings,
+    find_differences,
+    format_differences,
+    limit_notices,
+    stored_early_stop,
 )
 from orionlite.history import TrialHistory
-from orionlite.names import check_new_name
 from orionlite.objectives import Objectives
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.space import Space
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BROKEN = 3
 # A suggestion can collide with a point another worker created a moment earlier; after
 # this many collisions in a row the worker waits instead of spinning.
 _MAX_COLLISIONS = 20
@@ -172,28 +170,6 @@ class Experiment:
         self._history.remember(pending.trial, pending.status, pending.values)
 
 
-@dataclass(frozen=True)
-class ExperimentSettings:
-    """What a user asks for when creating or joining an experiment."""
-
-    name: str
-    space: Space | None = None
-    algorithm: str | dict[str, Any] | None = None
-    command: list[str] | None = None
-    max_trials: int | None = None
-    max_broken: int | None = None
-    working_dir: str | None = None
-    version: int | None = None
-    #: Create or join this child of ``name`` instead (see orionlite.branching).
-    branch: str | None = None
-    #: The stop rule, normalised (``orionlite.stopping.normalize_early_stop``); None
-    #: leaves the stored one (or ``none`` for a new experiment).
-    early_stop: dict[str, Any] | None = None
-    #: What to optimise (orionlite.objectives.parse_objectives); None: as stored, or one
-    #: minimised objective for a new experiment.
-    objectives: Objectives | None = None
-
-
 def open_experiment(storage: Storage, name: str, version: int | None = None) -> Experiment:
     """An existing experiment (newest version unless one is given)."""
     record = storage.get_experiment(name, version)
@@ -207,126 +183,9 @@ def open_experiment(storage: Storage, name: str, version: int | None = None) -> 
     return Experiment(storage, record)
 
 
-def build_experiment(storage: Storage, settings: ExperimentSettings) -> Experiment:
-    """Create the experiment, or join it when the configuration matches (SPEC §6).
-
-    Many workers may start at once: creation races are settled by the unique (name,
-    version) constraint, and the loser joins what the winner stored.
-    """
-    if settings.branch is not None:
-        from orionlite.branching import branch_experiment
-
-        return branch_experiment(storage, settings)
-    for _ in range(5):
-        record = storage.get_experiment(settings.name, settings.version)
-        if record is not None:
-            return _join(storage, record, settings)
-        if settings.space is None:
-            raise ExperimentNotFoundError(
-                f"No experiment {settings.name!r} in {storage.display_url}, and no search "
-                "space to create it with.",
-                hint="Give the command with priors, e.g.: hunt -n "
-                f"{settings.name} -- python train.py --lr~'loguniform(1e-5, 1)'",
-            )
-        created = storage.create_experiment(_new_values(settings))
-        if created is not None:
-            return Experiment(storage, created)
-    raise ExperimentConflictError(f"Could not create or join experiment {settings.name!r}.")
-
-
-def _new_values(settings: ExperimentSettings) -> dict[str, Any]:
-    assert settings.space is not None
-    check_new_name(settings.name)
-    if not settings.space:
-        raise SpaceError(
-            "The search space is empty: no argument of the command defines a prior.",
-            hint="Mark a hyperparameter with ~ and a prior, e.g. --lr~'loguniform(1e-5, 1)'.",
-        )
-    algorithm = make_algorithm(settings.algorithm, settings.space)
-    objectives = settings.objectives or Objectives()
-    check_supported(algorithm, objectives)
-    return {
-        "name": settings.name,
-        "version": settings.version or 1,
-        "space": settings.space.to_json(),
-        "algorithm": algorithm_spec(algorithm),
-        "command": settings.command,
-        "max_trials": settings.max_trials,
-        "max_broken": DEFAULT_MAX_BROKEN if settings.max_broken is None else settings.max_broken,
-        "working_dir": settings.working_dir,
-        "metadata": {"orionlite_version": _package_version(), **_early_stop(settings)},
-        "objectives": objectives.to_json(),
-    }
-
-
-def _early_stop(settings: ExperimentSettings) -> dict[str, Any]:
-    """The stop rule, kept in the experiment's metadata: stored once with the experiment,
-    like the algorithm, so that every worker judges trials by the same rule."""
-    return {} if settings.early_stop is None else {"early_stop": settings.early_stop}
-
-
-def stored_early_stop(record: ExperimentRecord) -> dict[str, Any]:
-    """The experiment's stop rule as stored, ``{"none": {}}`` when it has none."""
-    return dict(record.metadata.get("early_stop") or {"none": {}})
-
-
-def check_supported(algorithm: Algorithm, objectives: Objectives) -> None:
-    """Refuse several objectives for an algorithm that optimises one."""
-    if objectives.several and not algorithm.multi_objective:
-        from orionlite.algorithms import ALGORITHMS
-
-        able = [name for name in ALGORITHMS if _multi(name)]
-        raise ConfigError(
-            f"Algorithm {algorithm.name!r} optimises a single objective, and this experiment "
-            f"declares {len(objectives.items)} ({', '.join(objectives.names)}).",
-            hint=f"Choose one of {', '.join(able)} for several objectives, or declare one.",
-        )
-
-
-def _multi(name: str) -> bool:
-    import importlib
-
-    from orionlite.algorithms import ALGORITHMS
-
-    module_name, class_name = ALGORITHMS[name].split(":")
-    return bool(getattr(importlib.import_module(module_name), class_name).multi_objective)
-
-
-def find_differences(
-    record: ExperimentRecord, settings: ExperimentSettings
-) -> list[tuple[str, Any, Any]]:
-    """What ``settings`` change in the stored experiment: (field, stored, given) triples.
-
-    Spaces are compared as Space objects, not JSON, so ``uniform(0, 1)`` equals
-    ``uniform(0.0, 1.0)``. Fields the settings leave out (None) are not compared.
-    """
-    differences: list[tuple[str, Any, Any]] = []
-    stored_space = Space.from_json(record.space)
-    if settings.space is not None and settings.space != stored_space:
-        differences.append(("space", stored_space, settings.space))
-    if settings.algorithm is not None:
-        space = settings.space or stored_space
-        wanted = algorithm_spec(make_algorithm(settings.algorithm, space))
-        if wanted != record.algorithm:
-            differences.append(("algorithm", record.algorithm, wanted))
-    if settings.early_stop is not None and settings.early_stop != stored_early_stop(record):
-        differences.append(("early_stop", stored_early_stop(record), settings.early_stop))
-    if settings.command is not None and record.command is not None:
-        if settings.command != record.command:
-            differences.append(("command", record.command, settings.command))
-    stored_objectives = Objectives.from_json(record.objectives)
-    if settings.objectives is not None and settings.objectives != stored_objectives:
-        differences.append(
-            ("objectives", _describe(stored_objectives), _describe(settings.objectives))
-        )
-    return differences
-
-
-def _describe(objectives: Objectives) -> str:
-    return ", ".join(item.label() for item in objectives.items)
-
-
-def _join(storage: Storage, record: ExperimentRecord, settings: ExperimentSettings) -> Experiment:
+def join_experiment(
+    storage: Storage, record: ExperimentRecord, settings: ExperimentSettings
+) -> Experiment:
     differences = find_differences(record, settings)
     if differences:
         raise ExperimentConflictError(
@@ -343,8 +202,6 @@ def _join(storage: Storage, record: ExperimentRecord, settings: ExperimentSettin
     if settings.max_broken is not None and settings.max_broken != record.max_broken:
         updates["max_broken"] = settings.max_broken
     if updates:
-        from orionlite.operating import limit_notices
-
         for notice in limit_notices(record, settings.max_trials, settings.max_broken):
             log.warning("%s", notice, extra={"action": "limit_changed"})
         storage.update_experiment(record.id, **updates)
@@ -352,84 +209,12 @@ def _join(storage: Storage, record: ExperimentRecord, settings: ExperimentSettin
     return Experiment(storage, record)
 
 
-_ABSENT = "(none)"
-# Wider values are shown stacked (stored above given) instead of in two columns.
-_SIDE_BY_SIDE_MAX = 40
-
-
-def _difference_rows(differences: list[tuple[str, Any, Any]]) -> list[tuple[str, str, str]]:
-    """One row per changed dimension, algorithm or command: (what, stored, given)."""
-    import shlex
-
-    rows: list[tuple[str, str, str]] = []
-    for field, stored, given in differences:
-        if field == "space":
-            for name in [*stored, *(name for name in given if name not in stored)]:
-                old, new = stored.get(name), given.get(name)
-                if old != new:
-                    rows.append(
-                        (
-                            f"dimension {name}",
-                            _ABSENT if old is None else str(old),
-                            _ABSENT if new is None else str(new),
-                        )
-                    )
-        elif field == "command":
-            rows.append((field, shlex.join(stored), shlex.join(given)))
-        elif field == "objectives":
-            rows.append((field, stored, given))
-        else:
-            rows.append(
-                (
-                    field,
-                    json.dumps(stored, sort_keys=True, separators=(", ", ": ")),
-                    json.dumps(given, sort_keys=True, separators=(", ", ": ")),
-                )
-            )
-    return rows
-
-
-def format_differences(differences: list[tuple[str, Any, Any]], version: int | None = None) -> str:
-    """The differences side by side: what, stored, given (long values stacked).
-
-    Example::
-
-          what             stored (v1)            given
-          dimension lr     loguniform(1e-05, 1)   loguniform(1e-05, 0.1)
-          dimension wd     (none)                 uniform(0, 0.1)
-    """
-    rows = _difference_rows(differences)
-    stored_title = f"stored (v{version})" if version is not None else "stored"
-    short = [row for row in rows if max(len(row[1]), len(row[2])) <= _SIDE_BY_SIDE_MAX]
-    long = [row for row in rows if row not in short]
-    lines: list[str] = []
-    if short:
-        width_what = max(len("what"), *(len(row[0]) for row in short))
-        width_old = max(len(stored_title), *(len(row[1]) for row in short))
-        lines.append(f"  {'what':<{width_what}}   {stored_title:<{width_old}}   given")
-        for what, old, new in short:
-            lines.append(f"  {what:<{width_what}}   {old:<{width_old}}   {new}")
-    for what, old, new in long:
-        lines.append(f"  {what}:")
-        lines.append(f"    {stored_title + ':':<{len(stored_title) + 1}} {old}")
-        lines.append(f"    {'given:':<{len(stored_title) + 1}} {new}")
-    return "\n".join(lines)
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("orionlite")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 __all__ = [
     "Experiment",
     "ExperimentSettings",
     "TrialStatus",
     "Wait",
-    "build_experiment",
+    "join_experiment",
     "open_experiment",
+    "stored_early_stop",
 ]

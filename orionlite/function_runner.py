@@ -1,5 +1,5 @@
 """Run a trial by calling a Python function: the ``workon`` counterpart of the
-command-line runner (:mod:`orionlite.executor`).
+command-line runner (:mod:`orionlite.command_runner`).
 
 ``fn(**params)`` returns the objective (a number) or a results list (SPEC §1). The
 function runs in the worker's own thread, so it needs no pickling when ``workon`` runs in
@@ -8,7 +8,7 @@ this process, and the worker's heartbeat thread keeps its reservation alive mean
 A Python call cannot be killed from outside. When the worker runs in a process's main
 thread (in this process, a joblib/loky worker, an ``executor="process"`` worker), a stop or
 a lost lease raises ``KeyboardInterrupt`` inside the function through the signal handler
-(see :func:`orionlite.executors.worker_signals`), like Ctrl-C on a script: a function may
+(see :func:`orionlite.stop_channels.worker_signals`), like Ctrl-C on a script: a function may
 catch it to save a checkpoint, and the trial then becomes ``interrupted`` all the same. In
 another thread (Dask runs tasks in threads) the call finishes first; its result is kept.
 """
@@ -29,12 +29,13 @@ from orionlite.outcome import LOST, LOST_AND_STOPPED, RunControls, TrialOutcome
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.reporting import in_process
 from orionlite.results import normalize_results, objective_of
+from orionlite.trial import Trial
 
 if TYPE_CHECKING:
     from orionlite.experiment import Experiment
-    from orionlite.progress_monitor import ProgressMonitor
     from orionlite.signals import StopRequest
     from orionlite.stopping import StopRule
+    from orionlite.trial_progress import ProgressMonitor
 
 ON_ERROR = ("raise", "count")
 # Tracebacks are kept whole unless huge (a recursion error); the end says the most.
@@ -157,7 +158,7 @@ class FunctionRunner:
         self._interrupt_delivered = False
         self._rule: StopRule | None = None
 
-    # -- interruption (see orionlite.executors.worker_signals) ------------------------
+    # -- interruption (see orionlite.stop_channels.worker_signals) ------------------------
 
     def wants_interrupt(self) -> bool:
         """True once per call if the running call should be interrupted now."""
@@ -185,8 +186,6 @@ class FunctionRunner:
         kwargs = dict(trial.params)
         monitor = self._monitor(trial)
         if self.takes_trial:
-            from orionlite.client import Trial
-
             kwargs["trial"] = Trial.from_record(trial, self.working_dir, monitor=monitor)
             # Only ``trial`` leads to the trial's folder: a function without it gets none
             # (an empty folder per trial, and a directory created on disk, 60 us each).
@@ -241,8 +240,8 @@ class FunctionRunner:
 
     def _monitor(self, trial: TrialRecord) -> ProgressMonitor:
         from orionlite.experiment import stored_early_stop
-        from orionlite.progress_monitor import ProgressMonitor
         from orionlite.stopping import StopRule
+        from orionlite.trial_progress import ProgressMonitor
 
         if self._rule is None:
             self._rule = StopRule.from_spec(stored_early_stop(self.experiment.record))
@@ -263,8 +262,6 @@ class FunctionRunner:
         failure = self.failure
         if failure is None:
             return None
-        from orionlite.client import Trial
-
         record = self.experiment.storage.get_trial(failure.trial.id) or failure.trial
         params = ", ".join(f"{k}={v!r}" for k, v in failure.trial.params.items())
         summary, _, details = failure.text.partition("\n\n")

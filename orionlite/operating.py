@@ -16,6 +16,7 @@ from typing import Any
 
 from orionlite.errors import ConfigError, OrionliteError
 from orionlite.experiment import Experiment
+from orionlite.experiment_settings import limit_notices
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.space import Choices, Space, hash_params
 from orionlite.storage import Storage
@@ -128,34 +129,6 @@ def enqueue(experiment: Experiment, params: Mapping[str, Any]) -> TrialRecord:
     trial = experiment.storage.get_trial(trial_id)
     assert trial is not None
     return trial
-
-
-def limit_notices(
-    record: ExperimentRecord,
-    max_trials: int | None,
-    max_broken: int | None,
-    completed: int | None = None,
-) -> list[str]:
-    """One line per limit that changes, and one if max_trials falls to what already
-    completed."""
-    notices = []
-    if max_trials is not None and max_trials != record.max_trials:
-        before = record.max_trials if record.max_trials is not None else "none"
-        notices.append(
-            f"max-trials of {record.name!r} changed from {before} to {max_trials} "
-            f"(other workers stop at {max_trials})"
-        )
-        if completed is not None and completed >= max_trials:
-            notices.append(
-                f"{completed} trials of {record.name!r} already completed, not fewer than "
-                f"the new max-trials {max_trials}: no more trials will run"
-            )
-    if max_broken is not None and max_broken != record.max_broken:
-        notices.append(
-            f"max-broken of {record.name!r} changed from {record.max_broken} to "
-            f"{max_broken} (workers stop at {max_broken} broken trials)"
-        )
-    return notices
 
 
 def set_limits(

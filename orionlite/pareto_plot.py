@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orionlite.errors import ConfigError
+from orionlite.figure_files import DPI, PLOTLY_SUFFIXES, new_figure, require_extra
 from orionlite.objectives import feasible, pareto_front
 
 if TYPE_CHECKING:
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 def draw_pareto(
     experiment: Experiment, trials: Sequence[TrialRecord], title: str, path: Path
 ) -> Path:
-    from orionlite.plotting import _DPI, PLOTLY_SUFFIXES, _require
-
     objectives = experiment.objectives
     if len(objectives.items) not in (2, 3):
         raise ConfigError(
@@ -40,13 +39,13 @@ def draw_pareto(
         groups[group].append((trial.id, values))
     labels = [item.label() for item in objectives.items]
     if path.suffix.lower() in PLOTLY_SUFFIXES:
-        _require("plotly")
+        require_extra("plotly")
         _plotly(groups, labels, f"Pareto front: {title}").write_html(
             str(path), include_plotlyjs=True
         )
     else:
-        _require("matplotlib")
-        _matplotlib(groups, labels, f"Pareto front: {title}").savefig(str(path), dpi=_DPI)
+        require_extra("matplotlib")
+        _matplotlib(groups, labels, f"Pareto front: {title}").savefig(str(path), dpi=DPI)
     return path
 
 
@@ -58,9 +57,7 @@ _STYLE["infeasible"] = ("lightgrey", "violates a constraint")
 def _matplotlib(
     groups: dict[str, list[tuple[int, list[float]]]], labels: list[str], title: str
 ) -> Any:
-    from orionlite.plotting import _figure
-
-    figure = _figure()
+    figure = new_figure()
     three = len(labels) == 3
     ax = figure.add_subplot(projection="3d") if three else figure.add_subplot()
     for group in ("infeasible", "other", "front"):

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orionlite.errors import OrionliteError
+from orionlite.figure_files import DPI
 from orionlite.records import TrialStatus
 
 if TYPE_CHECKING:
     from orionlite.experiment import Experiment
 
 _FIGSIZE = (9.0, 5.5)
-_DPI = 120
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def plot_curves(experiment: Experiment, path: Path, *, interactive: bool) -> Pat
     if interactive:
         _plotly(found, title).write_html(str(path), include_plotlyjs=True)
     else:
-        _matplotlib(found, title).savefig(str(path), dpi=_DPI)
+        _matplotlib(found, title).savefig(str(path), dpi=DPI)
     return path
 
 

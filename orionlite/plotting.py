@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orionlite.errors import ConfigError, MissingExtraError, OrionliteError
+from orionlite.errors import ConfigError, OrionliteError
+from orionlite.figure_files import (
+    DPI,
+    MATPLOTLIB_SUFFIXES,
+    PLOTLY_SUFFIXES,
+    new_figure,
+    require_extra,
+)
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.sampling import for_fit, for_lines
 from orionlite.space import Choices, Fidelity, LogUniform, Prior, Uniform
@@ -32,11 +39,6 @@ if TYPE_CHECKING:
     from orionlite.experiment import Experiment
 
 KINDS = ("regret", "parallel", "importance", "curves", "pareto")
-MATPLOTLIB_SUFFIXES = (".png", ".svg", ".pdf")
-PLOTLY_SUFFIXES = (".html",)
-INSTALL_HINT = "Install the plotting extra: pip install 'orionlite[plot]'"
-_FIGSIZE = (9.0, 5.5)
-_DPI = 120
 _IMPORTANCE_TREES = 100
 
 
@@ -192,7 +194,7 @@ def plot(experiment: Experiment, kind: str, output: str | Path) -> Path:
     if kind == "curves":  # intermediate values, not completed trials: its own module
         from orionlite.plot_curves import plot_curves
 
-        _require("plotly" if suffix in PLOTLY_SUFFIXES else "matplotlib")
+        require_extra("plotly" if suffix in PLOTLY_SUFFIXES else "matplotlib")
         return plot_curves(experiment, path, interactive=suffix in PLOTLY_SUFFIXES)
     trials = completed_trials(experiment)
     if not trials:
@@ -207,37 +209,15 @@ def plot(experiment: Experiment, kind: str, output: str | Path) -> Path:
 
         return draw_pareto(experiment, trials, title, path)
     if suffix in PLOTLY_SUFFIXES:
-        _require("plotly")
+        require_extra("plotly")
         figure = _PLOTLY[kind](experiment, trials, title)
         # Self-contained (plotly.js inlined): opens offline, e.g. copied from a cluster.
         figure.write_html(str(path), include_plotlyjs=True)
     else:
-        _require("matplotlib")
+        require_extra("matplotlib")
         figure = _MATPLOTLIB[kind](experiment, trials, title)
-        figure.savefig(str(path), dpi=_DPI)
+        figure.savefig(str(path), dpi=DPI)
     return path
-
-
-def _require(module: str) -> None:
-    import importlib
-
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingExtraError(
-            f"{module} is not installed; orionlite plot needs it for this file type.",
-            hint=INSTALL_HINT,
-        ) from exc
-
-
-def _figure() -> Any:
-    """A matplotlib Figure with its own Agg canvas: no pyplot, no global state or GUI."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=_FIGSIZE, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
 
 
 def _maximize(experiment: Experiment) -> bool:
@@ -255,7 +235,7 @@ def _use_log_scale(values: Sequence[float]) -> bool:
 
 def _regret_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], title: str) -> Any:
     data = regret(trials, _maximize(experiment))
-    figure = _figure()
+    figure = new_figure()
     ax = figure.add_subplot()
     ax.scatter(
         data.numbers,
@@ -366,7 +346,7 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
     # Dark = low objective = good: the best lines stand out on white.
     sign = -1.0 if _maximize(experiment) else 1.0
     cmap = colormaps["viridis_r" if sign < 0 else "viridis"]
-    figure = _figure()
+    figure = new_figure()
     ax = figure.add_subplot()
     xs = list(range(len(columns)))
     # Worst first, so the best trials are drawn on top.
@@ -444,7 +424,7 @@ def _importance_matplotlib(
     experiment: Experiment, trials: Sequence[TrialRecord], title: str
 ) -> Any:
     scores = sorted(importances(experiment, trials).items(), key=lambda item: item[1])
-    figure = _figure()
+    figure = new_figure()
     ax = figure.add_subplot()
     names = [name for name, _ in scores]
     values = [value for _, value in scores]

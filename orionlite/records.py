@@ -38,6 +38,17 @@ class TrialStatus(str, enum.Enum):
 
 RESERVABLE_STATUSES = (TrialStatus.NEW, TrialStatus.INTERRUPTED)
 
+#: The order in which tables, the status command and the docs list statuses: the
+#: lifecycle, then the finished ones, useful results first.
+STATUS_ORDER = (
+    TrialStatus.NEW,
+    TrialStatus.RESERVED,
+    TrialStatus.COMPLETED,
+    TrialStatus.PRUNED,
+    TrialStatus.BROKEN,
+    TrialStatus.INTERRUPTED,
+)
+
 
 @dataclass(frozen=True)
 class ExperimentRecord:

@@ -3,7 +3,7 @@
 A rule is a pure function of the values the experiment's trials reported (their current
 attempts): no state lives in any worker, so every worker judges a trial the same way and
 a restarted worker changes nothing. A worker asks its rule once per batch of values it
-stores (``orionlite.progress_monitor``), with one indexed read of the other trials'
+stores (``orionlite.trial_progress``), with one indexed read of the other trials'
 values at the batch's steps.
 
 - ``none``: never stops anything (the default).

@@ -22,6 +22,7 @@ from typing import Any
 
 from orionlite.errors import ReservationLostError, TooManyBrokenTrialsError
 from orionlite.experiment import Experiment, Wait
+from orionlite.formatting import format_params, format_value, last_broken_details
 from orionlite.heartbeat import Heartbeat, lease_seconds
 from orionlite.objectives import declared
 from orionlite.outcome import TrialOutcome, TrialRunner
@@ -32,13 +33,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT_S = 30.0
 # A worker with nothing to take looks again after _FIRST_POLL_S, then twice as late each
-# time up to _MAX_POLL_S. When the budget is spent and only others' trials still run, it
+# time up to MAX_POLL_S. When the budget is spent and only others' trials still run, it
 # looks with one read (see Worker._others_still_running), so it starts after about twice
 # its own last trial's length instead, no sooner than _MIN_POLL_S: trials of a few
 # milliseconds are seen to end within a few milliseconds.
 _MIN_POLL_S = 0.005
 _FIRST_POLL_S = 0.05
-_MAX_POLL_S = 2.0
+MAX_POLL_S = 2.0
 # A completed trial that ran for less than this is recorded in the same transaction as
 # the worker's next reservation: one commit (fsync) per trial instead of two, and on
 # SQLite one write lock. Until then only this worker knows the result: a worker killed in
@@ -47,8 +48,8 @@ _MAX_POLL_S = 2.0
 _RECORD_WITH_NEXT_BELOW_S = 1.0
 # After a completed short trial, the worker suggests its next one from a history read less
 # than this long ago, without reading again: it knows its own results, and what it misses
-# of the others' is at most this old. With eight workers and trials of a millisecond,
-# skipping those reads raised PostgreSQL's throughput by a third (docs/benchmarks.md).
+# of the others' is at most this old. Skipping those reads is what makes trials of a
+# millisecond cheap (decision 0054).
 # Any other end is followed by a read, so --max-broken sees every broken trial at once.
 DEFAULT_HISTORY_MAX_AGE_S = 0.05
 # The --max-broken message lists at most this many broken trials (the latest ones).
@@ -215,7 +216,7 @@ class Worker:
                 poll = _FIRST_POLL_S if finishing_since is None else self._first_poll_s()
             # Jittered backoff: idle workers should not hammer the database in step.
             self.stop.requested.wait(poll * random.uniform(0.5, 1.5))
-            poll = min(_MAX_POLL_S, poll * 2)
+            poll = min(MAX_POLL_S, poll * 2)
 
     def _acquire(self, report: WorkerReport, lease: float) -> TrialRecord | Wait | WorkerExit:
         """The next trial, why to wait (BUSY, FINISHING), or why to leave."""
@@ -244,9 +245,9 @@ class Worker:
         """While the budget is spent: whether only others' running trials remain, nothing
         to take over and no slot to fill, asked with one read. An acquisition would ask
         the same with a write (on SQLite the write lock, which the last workers need to
-        record their results). One runs anyway once _MAX_POLL_S has passed since the last.
+        record their results). One runs anyway once MAX_POLL_S has passed since the last.
         """
-        if time.monotonic() - finishing_since >= _MAX_POLL_S:
+        if time.monotonic() - finishing_since >= MAX_POLL_S:
             return False
         return self.experiment.storage.only_live_reservations(self.experiment.id)
 
@@ -260,7 +261,7 @@ class Worker:
         log.info(
             "trial %s started: %s",
             trial.id,
-            _Formatted(_format_params, trial.params),
+            _Formatted(format_params, trial.params),
             extra={"action": "trial_started", "trial_id": trial.id},
         )
         lost = self._heartbeat.hold(trial)
@@ -355,7 +356,7 @@ class Worker:
             log.info(
                 "trial %s completed: objective %s",
                 trial.id,
-                _Formatted(_format_value, outcome.objective),
+                _Formatted(format_value, outcome.objective),
                 extra={"action": "trial_completed", "trial_id": trial.id},
             )
         elif status is TrialStatus.PRUNED:
@@ -408,14 +409,13 @@ class Worker:
         broken = record.broken_counted(max(broken, len(trials)))
         trials = trials[record.broken_baseline :] if broken < len(trials) else trials
         shown = trials[-_MAX_BROKEN_LISTED:]
-        lines = [f"  trial {t.id} ({_format_params(t.params)}): {_why(t.error)}" for t in shown]
+        lines = [f"  trial {t.id} ({format_params(t.params)}): {_why(t.error)}" for t in shown]
         if len(trials) > len(shown):
             lines.insert(0, f"  ... and {len(trials) - len(shown)} earlier")
         details = "\n" + "\n".join(lines) if lines else ""
         last = trials[-1] if trials else storage.last_broken_trial(self.experiment.id)
         if last is not None:
-            details += f"\nLast broken trial {last.id} ({_format_params(last.params)}):\n"
-            details += _indent(last.error or "no error message was recorded")
+            details += last_broken_details(last)
         ids = ", ".join(str(t.id) for t in shown)
         raise TooManyBrokenTrialsError(
             f"Experiment {self.experiment.name!r} stopped: {broken} trials broke "
@@ -448,14 +448,6 @@ class _Formatted:
         return self._format(self._value)
 
 
-def _format_value(value: object) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def _format_params(params: dict[str, object]) -> str:
-    return ", ".join(f"{name}={_format_value(value)}" for name, value in params.items())
-
-
 def _why(error: str | None) -> str:
     """One line on why a trial broke: the executor's summary ("The command exited with
     code 1.") and the last line of its stderr, where Python puts the exception."""
@@ -470,7 +462,3 @@ def _why(error: str | None) -> str:
     if len(lines) == 1:
         return lines[0]
     return f"{lines[0].rstrip('.')}: {lines[-1]}"
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.strip().splitlines())

@@ -9,23 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from orionlite.algorithm_names import ALGORITHMS, DEFAULT_ALGORITHM
 from orionlite.algorithms.base import check_options
 from orionlite.errors import ConfigError
 
 if TYPE_CHECKING:
     from orionlite.algorithms.base import Algorithm
     from orionlite.space import Space
-
-ALGORITHMS: dict[str, str] = {
-    "random": "orionlite.algorithms.random_search:RandomSearch",
-    "grid": "orionlite.algorithms.grid:GridSearch",
-    "bayes": "orionlite.algorithms.bayes:BayesianOptimizer",
-    "tpe": "orionlite.algorithms.tpe:TPE",
-    "nsga2": "orionlite.algorithms.nsga2:NSGA2",
-    "asha": "orionlite.algorithms.asha:ASHA",
-    "hyperband": "orionlite.algorithms.hyperband:Hyperband",
-}
-DEFAULT_ALGORITHM = "random"
 
 
 def normalize_algorithm(spec: str | dict[str, Any] | None) -> tuple[str, dict[str, Any]]:

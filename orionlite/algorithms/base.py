@@ -64,10 +64,9 @@ class Algorithm(abc.ABC):
         """The generator for this suggestion's random draws.
 
         With a seed, a new one seeded by (seed, history length, salt), so that a run
-        replays exactly. Without one, nothing is to be replayed: one generator per
-        process serves every suggestion, as seeding one from the OS's entropy costs
-        30 us, several percent of a worker's time per trial with random search. Per
-        process: workers forked from one parent must not draw the same sequence.
+        replays exactly. Without one, one generator per process serves every suggestion
+        (seeding from the OS's entropy is costly on the hot path); per process, because
+        workers forked from one parent must not draw the same sequence.
         """
         if self.seed is not None:
             return np.random.default_rng([self.seed, len(history), self.salt])

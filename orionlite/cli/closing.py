@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from orionlite.cli.output import echo_err, format_value
 
 if TYPE_CHECKING:
-    from orionlite.hunting import HuntResult
+    from orionlite.launch import HuntResult
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from orionlite.algorithm_names import algorithm_help
 from orionlite.cli.options import storage_option
 
 # = orionlite.storage.retry.OUTAGE_DEADLINE_ENV, without importing SQLAlchemy for --help.
@@ -49,7 +50,7 @@ CONTEXT = {
 @click.option(
     "--algorithm",
     metavar="NAME",
-    help="random (default), grid, bayes, tpe, nsga2, asha, hyperband.",
+    help=algorithm_help(),
 )
 @click.option(
     "--objective",
@@ -196,8 +197,8 @@ def hunt_command(**options: Any) -> int:
     Start the same command in more terminals or jobs to add workers.
     """
     from orionlite.cli.output import configure_logging
-    from orionlite.hunting import hunt
-    from orionlite.progress import progress_display, use_live_display
+    from orionlite.launch import hunt
+    from orionlite.progress_line import progress_display, use_live_display
 
     configure_logging(verbose=options["verbose"], quiet=options["quiet"])
     if options["dry_run"]:
@@ -217,7 +218,7 @@ def hunt_command(**options: Any) -> int:
 
 
 def _settings(options: dict[str, Any], live: bool = False) -> Any:
-    from orionlite.hunting import HuntSettings
+    from orionlite.launch import HuntSettings
     from orionlite.worker import WorkerSettings
 
     file_settings = _read_config(options["config_file"]) if options["config_file"] else {}
@@ -266,7 +267,7 @@ def _settings(options: dict[str, Any], live: bool = False) -> Any:
         n_workers=options["n_workers"],
         trial_timeout_s=options["trial_timeout"],
         verbose=options["verbose"],
-        # Worker processes under the live line print warnings only (see orionlite.progress).
+        # Worker processes under the live line print warnings only (see orionlite.progress_line).
         quiet=options["quiet"] or live,
         worker=WorkerSettings(
             heartbeat_s=options["heartbeat"],

@@ -5,33 +5,12 @@ Results go to stdout, progress and diagnostics to stderr.
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import click
 
-_LOGGERS = ("orionlite",)
-
-
-class _LineFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        return f"[{stamp}] {record.getMessage()}"
-
-
-def configure_logging(*, verbose: bool, quiet: bool) -> None:
-    """Plain timestamped lines on stderr: trial starts and ends, outages, warnings."""
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LineFormatter())
-    for name in _LOGGERS:
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(level)
-        logger.propagate = False
+from orionlite.logs import configure_logging
 
 
 def format_value(value: Any) -> str:
@@ -58,3 +37,6 @@ def print_table(
 
 def echo_err(message: str) -> None:
     click.echo(message, err=True)
+
+
+__all__ = ["configure_logging", "echo_err", "format_value", "print_table"]

@@ -32,7 +32,9 @@ def status_command(name: str | None, storage: str | None, as_json: bool) -> None
     if not summaries:
         click.echo(f"No experiments in {store.display_url}.")
         return
-    statuses = ["new", "reserved", "completed", "pruned", "broken", "interrupted"]
+    from orionlite.records import STATUS_ORDER
+
+    statuses = [status.value for status in STATUS_ORDER]
     rows = [
         [
             s.name,

@@ -1,11 +1,9 @@
 """An experiment's budget (``max_trials``), kept as shares that workers claim in parallel.
 
-Creating a trial takes one slot of the budget in the same transaction as its insert. With
-one counter per experiment, every creation would lock the same row until its commit, and
-on PostgreSQL a commit waits for the WAL flush: creations queued one behind the other,
-each paying a flush of its own, and with more workers than cores the queue convoyed
-(docs/benchmarks.md, "Sixth round"). So the budget is ``SHARES`` rows per experiment, each
-with a ``cap`` (its part of max_trials) and the slots ``used`` in it. A creation takes a
+Creating a trial takes one slot of the budget in the same transaction as its insert.
+One counter per experiment would make creations queue behind each other's commits, so
+the budget is ``SHARES`` rows per experiment (docs/decisions/0051-budget-as-shares.md),
+each with a ``cap`` (its part of max_trials) and the slots ``used`` in it. A creation takes a
 share with room that no other creation holds (``SKIP LOCKED``), starting from the worker's
 own share. When every share with room is held (the last few slots), the creation fails
 and is retried a few milliseconds later instead of waiting, so creations cannot deadlock
@@ -34,7 +32,7 @@ import sqlalchemy as sa
 from orionlite.storage.tables import budget_shares
 
 # Enough that eight workers on a machine, or a few dozen on a cluster, rarely start from
-# the same share; reading them all costs a creation a few microseconds.
+# the same share; few enough that reading them all stays cheap.
 SHARES = 32
 
 _EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
@@ -174,14 +172,8 @@ def _locked_share(
     which the storage retries after a short random sleep (``retry``): the retry sees
     whether the holder committed (the slot is gone) or rolled back (it is free again).
 
-    It does not wait for the holder instead. A share that READ COMMITTED finds no longer
-    qualifying, once it has locked it, stays locked until the statement's transaction
-    ends, so a waiting statement can hold shares that another waiting statement wants:
-    waiters deadlocked at the end of 8-worker benchmark runs, and PostgreSQL breaks a
-    deadlock only after ``deadlock_timeout`` (1 s by default; docs/benchmarks.md, "Ninth
-    round"). Waiting in one share order is not enough, as the ``SKIP LOCKED`` pass keeps
-    the shares it passed over in its own order. A statement that never waits for a
-    share cannot be part of a cycle."""
+    It never waits for the holder: a statement that never waits for a share cannot be
+    part of a deadlock (docs/decisions/0052-creations-never-wait-for-a-share.md)."""
     free = _one_share(experiment_id, first, *conditions).with_for_update(skip_locked=True)
     free_cte = free.cte(f"{name}_free")
     none_free = ~sa.exists(sa.select(free_cte.c.share))

@@ -132,7 +132,7 @@ class Storage:
         """Within this block, units of work share one connection, kept between them.
 
         Each unit of work otherwise checks a connection out of the pool and back in, which
-        resets it: 30-70 us each time, as much as the statements of a short unit. A
+        resets it, costing as much as the statements of a short unit. A
         worker keeps its connection for its whole run, and its heartbeat thread uses the
         same one between the loop's units. A connection that failed, or sat unused for
         ``_KEEP_IDLE_S`` (a long trial), is given back and the next unit checks out anew.

@@ -136,13 +136,13 @@ def single_statement(connection: sa.Connection) -> Iterator[sa.Connection]:
     """``connection`` for exactly one statement, which is its own transaction.
 
     A statement is atomic on both backends, so a unit of work that is one statement needs
-    no ``BEGIN``/``COMMIT`` around it. On PostgreSQL that turns three round trips (psycopg
-    sends ``BEGIN`` separately, then the statement, then ``COMMIT``) into one; on SQLite
-    the statement's implicit transaction takes the write lock when it starts, through the
-    busy handler, exactly like ``BEGIN IMMEDIATE`` would. Both engines leave the driver in
-    autocommit mode and open transactions themselves (the "begin" events), which is what
-    lets this context skip them. Callers must not run a second statement on this
-    connection: it would not be part of the same transaction.
+    no ``BEGIN``/``COMMIT`` around it: one round trip on PostgreSQL instead of three
+    (docs/decisions/0053-hot-statements-on-the-driver.md); on SQLite the statement's
+    implicit transaction takes the write lock when it starts, like ``BEGIN IMMEDIATE``.
+    Both engines leave the driver in autocommit mode and open transactions themselves
+    (the "begin" events), which is what lets this context skip them. Callers must not
+    run a second statement on this connection: it would not be part of the same
+    transaction.
     """
     connection.execution_options(**{WRITE_OPTION: False, SINGLE_OPTION: True})
     yield connection
@@ -161,12 +161,10 @@ def _flush_wal(connection: sa.Connection) -> None:
 class Prepared:
     """A Core statement compiled once per dialect and run directly on the driver's cursor.
 
-    ``Connection.execute`` costs 20-300 us per call on top of the driver: result metadata
-    rebuilt from ``cursor.description`` (psycopg makes one Column object per column per
-    call), bind and result processing, the compiled-cache lookup. The driver alone takes
-    5-20 us. The statements of the worker's hot path run here: the SQL is still the Core
-    statement's, compiled by SQLAlchemy; only its execution skips that bookkeeping, and
-    rows come back as plain tuples (JSON columns parsed).
+    The statements of the worker's hot path run here, because ``Connection.execute``'s
+    bookkeeping costs several times the driver's own time
+    (docs/decisions/0053-hot-statements-on-the-driver.md). The SQL is still the Core
+    statement's, compiled by SQLAlchemy; rows come back as plain tuples (JSON parsed).
 
     Driver errors are turned into SQLAlchemy's exception classes, and a lost connection is
     invalidated, as ``Connection.execute`` would do, so ``storage.retry`` sees the same
@@ -204,10 +202,8 @@ class Prepared:
 def immediate_transaction(connection: sa.Connection) -> Iterator[None]:
     """SQLite's write transaction, begun and committed on the driver itself.
 
-    Every other writer waits while it is open, so only the statements should run inside:
-    SQLAlchemy's bookkeeping around ``BEGIN IMMEDIATE`` and ``COMMIT`` and the binding of
-    parameters cost more than a reservation's statements, and at 8 workers the time the
-    lock is held is what bounds the rate (docs/benchmarks.md). Bind first
+    Every other writer waits while it is open, so only the statements run inside, since
+    at 8 workers the time the lock is held bounds the rate. Bind first
     (:meth:`Prepared.bind`), then run the :class:`Bound` statements in here. For use
     inside :func:`single_statement`, where SQLAlchemy opens no transaction of its own.
     """
@@ -317,7 +313,7 @@ def _native_placeholders(sql: str) -> tuple[str, list[str]]:
 def _cursor(connection: sa.Connection, *, raw: bool) -> Any:
     """The driver cursor kept with the driver's connection (in the pool's ``info`` for
     it), made once instead of per statement: psycopg sets up a new cursor's adapters and
-    result loaders from scratch, 10-50 us a statement. ``raw``: a psycopg ``RawCursor``,
+    result loaders from scratch. ``raw``: a psycopg ``RawCursor``,
     which takes ``$1`` placeholders (see ``_native_placeholders``)."""
     dbapi_connection = connection.connection.dbapi_connection
     assert dbapi_connection is not None
@@ -337,8 +333,7 @@ def _cursor(connection: sa.Connection, *, raw: bool) -> Any:
 
 def _json_binder(sqlite: bool) -> Callable[[Any], Any]:
     """What a JSON bind parameter's value is passed to the driver as: SQLite takes text,
-    psycopg its ``Json`` wrapper. Looked up once per statement: an import statement in
-    the function called for every value cost 4 us each."""
+    psycopg its ``Json`` wrapper. Looked up once per statement, not per value."""
     if sqlite:
         return json.dumps
     from psycopg.types.json import Json

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from orionlite.experiment import ExperimentSettings, build_experiment
+from orionlite.creation import ExperimentSettings, build_experiment
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.space import Space, hash_params
 from orionlite.storage import Storage, browse

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orionlite.progress import Snapshot, format_line
+from orionlite.progress_line import Snapshot, format_line
 
 
 def test_pruned_trials_count_toward_the_budget_on_the_live_line() -> None:

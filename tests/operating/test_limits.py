@@ -13,7 +13,7 @@ from trials import started, write_trial
 from waiting import wait_for
 
 from orionlite.cmdline import parse_command
-from orionlite.executor import CommandRunner
+from orionlite.command_runner import CommandRunner
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.storage import Storage
 

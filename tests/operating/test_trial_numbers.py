@@ -9,7 +9,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from trials import write_trial
 
-from orionlite.experiment import Experiment, ExperimentSettings, build_experiment
+from orionlite.creation import build_experiment
+from orionlite.experiment import Experiment, ExperimentSettings
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.space import Space, hash_params
 from orionlite.storage import Storage
@@ -147,7 +148,8 @@ def _completed(experiment: Experiment, x: float) -> TrialRecord:
 
 def test_plots_and_the_progress_line_name_trials_by_number(storage: Storage) -> None:
     from orionlite.plotting import completed_trials, regret
-    from orionlite.progress import ProgressMonitor, format_line
+    from orionlite.progress_line import ExperimentProgress as ProgressMonitor
+    from orionlite.progress_line import format_line
 
     first = _experiment(storage, "first")
     _completed(first, 0.1)

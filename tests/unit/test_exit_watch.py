@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from orionlite import executor
+from orionlite import command_runner as executor
 
 WAIT_S = 60.0  # far longer than the trial: returning early means the exit woke the wait
 

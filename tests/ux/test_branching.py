@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from ux_helpers import add_trial, make_experiment
 
+from orionlite.creation import build_experiment
 from orionlite.errors import ExperimentNotFoundError, SpaceError
-from orionlite.experiment import Experiment, ExperimentSettings, Wait, build_experiment
+from orionlite.experiment import Experiment, ExperimentSettings, Wait
 from orionlite.records import TrialStatus
 from orionlite.space import Space
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from ux_helpers import add_trial, make_experiment
 
-from orionlite.progress import ProgressMonitor, Snapshot, format_line
+from orionlite.progress_line import ExperimentProgress as ProgressMonitor
+from orionlite.progress_line import Snapshot, format_line
 from orionlite.records import TrialStatus
 
 _TRIAL_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] trial \d+ (started|completed): ")

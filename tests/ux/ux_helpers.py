@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orionlite.experiment import Experiment, ExperimentSettings, build_experiment
+from orionlite.creation import build_experiment
+from orionlite.experiment import Experiment, ExperimentSettings
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.space import Space, hash_params
 

@@ -14,27 +14,24 @@ from typing import TYPE_CHECKING, Any
 
 from orionlite.algorithms import make_algorithm
 from orionlite.cmdline import CommandTemplate, parse_command
+from orionlite.command_runner import CommandRunner, check_executable
 from orionlite.configfile import command_space
+from orionlite.creation import build_experiment
 from orionlite.errors import ConfigError, ExperimentNotFoundError, WorkerCrashedError
-from orionlite.executor import CommandRunner, check_executable
-from orionlite.executors import (
-    StopChannel,
-    file_stop_channel,
-    overall_reason,
-    run_processes,
-    worker_signals,
-)
-from orionlite.experiment import Experiment, ExperimentSettings, build_experiment
+from orionlite.experiment import Experiment, ExperimentSettings
+from orionlite.fanout import overall_reason
 from orionlite.names import check_new_name
 from orionlite.objectives import Objectives
 from orionlite.signals import StopRequest, stop_on_signals
+from orionlite.stop_channels import StopChannel, file_stop_channel, worker_signals
 from orionlite.storage import Storage
 from orionlite.storage.sqlite_files import missing_sqlite_file
 from orionlite.worker import Worker, WorkerExit, WorkerReport, WorkerSettings
+from orionlite.worker_processes import run_processes
 
 if TYPE_CHECKING:
-    from orionlite.progress_monitor import CommandProgress
     from orionlite.records import TrialRecord
+    from orionlite.trial_progress import CommandProgress
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +166,8 @@ def progress_watch(
 ) -> Callable[[TrialRecord, Path], CommandProgress]:
     """What follows each trial's progress and stops it under the experiment's rule."""
     from orionlite.experiment import stored_early_stop
-    from orionlite.progress_monitor import PROGRESS_LOG, CommandProgress, ProgressMonitor
     from orionlite.stopping import StopRule
+    from orionlite.trial_progress import PROGRESS_LOG, CommandProgress, ProgressMonitor
 
     rule = StopRule.from_spec(stored_early_stop(experiment.record))
 
@@ -186,10 +183,10 @@ def progress_watch(
 def _worker_process(settings: HuntSettings, channel: StopChannel) -> WorkerReport:
     """Entry point of one ``--n-workers`` process (spawned: nothing inherited).
 
-    An error propagates to :func:`orionlite.executors.run_processes`, which hands it to
+    An error propagates to :func:`orionlite.worker_processes.run_processes`, which hands it to
     the parent and stops the sibling workers.
     """
-    from orionlite.progress import configure_worker_logging
+    from orionlite.progress_line import configure_worker_logging
 
     configure_worker_logging(verbose=settings.verbose, quiet=settings.quiet)
     stop = StopRequest()
@@ -199,7 +196,7 @@ def _worker_process(settings: HuntSettings, channel: StopChannel) -> WorkerRepor
 
 
 def _hunt_in_processes(experiment: Experiment, settings: HuntSettings) -> HuntResult:
-    """``--n-workers``: spawned workers that stop together (see :mod:`orionlite.executors`).
+    """``--n-workers``: spawned workers that stop together (see :mod:`orionlite.fanout`).
 
     Ctrl-C in a terminal (SIGINT to the whole process group) and SIGTERM to this process
     alone both stop every worker gracefully: running trials become ``interrupted`` and

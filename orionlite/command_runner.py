@@ -27,7 +27,7 @@ from orionlite.results import RESULTS_PATH_ENV, objective_of, read_results
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from orionlite.progress_monitor import CommandProgress
+    from orionlite.trial_progress import CommandProgress
 
 STDERR_TAIL_LINES = 20
 # After forwarding Ctrl-C/SIGTERM, how long the trial may take to wrap up (save a

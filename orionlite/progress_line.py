@@ -24,6 +24,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from orionlite.logs import configure_logging
+
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
@@ -123,7 +125,7 @@ def _spinner_frame(now: float) -> str:
     return _SPINNER[int(now / 0.08) % len(_SPINNER)]
 
 
-class ProgressMonitor:
+class ExperimentProgress:
     """Reads an experiment's progress from the database, on a connection of its own.
 
     The experiment is looked up by name on every read: it may not exist yet when ``hunt``
@@ -228,7 +230,7 @@ class LiveProgress:
 
     def __init__(
         self,
-        monitor: ProgressMonitor,
+        monitor: ExperimentProgress,
         console: Console | None = None,
         refresh_s: float = REFRESH_S,
     ) -> None:
@@ -330,7 +332,7 @@ def progress_display(
     """The display for one ``hunt``: a live line, or nothing beyond the log lines."""
     if not live:
         return NoProgress()
-    return LiveProgress(ProgressMonitor(storage_url, name, version))
+    return LiveProgress(ExperimentProgress(storage_url, name, version))
 
 
 class _ClearLineFormatter(logging.Formatter):
@@ -351,8 +353,6 @@ def configure_worker_logging(*, verbose: bool, quiet: bool) -> None:
     Under a live line (``quiet`` is then set by ``hunt``) worker processes print only
     warnings, each erasing the line first; the parent redraws it within a second.
     """
-    from orionlite.cli.output import configure_logging
-
     configure_logging(verbose=verbose, quiet=quiet)
     if quiet and sys.stderr.isatty():
         for handler in logging.getLogger("orionlite").handlers:
