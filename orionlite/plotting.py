@@ -145,6 +145,26 @@ def axes(experiment: Experiment, trials: Sequence[TrialRecord]) -> list[Axis]:
     return result
 
 
+def parcoords_dimensions(
+    experiment: Experiment, trials: Sequence[TrialRecord]
+) -> list[dict[str, Any]]:
+    """Plotly's parallel-coordinates dimensions: one per parameter, then the objective."""
+    dimensions: list[dict[str, Any]] = []
+    for axis in axes(experiment, trials):
+        entry: dict[str, Any] = {
+            "label": axis.name + (" (log10)" if axis.log else ""),
+            "values": axis.values,
+            "range": list(axis.bounds),
+        }
+        if axis.categories is not None:
+            entry["tickvals"] = list(range(len(axis.categories)))
+            entry["ticktext"] = [str(option) for option in axis.categories]
+        dimensions.append(entry)
+    objectives = [trial.objective for trial in trials]
+    dimensions.append({"label": "objective", "values": objectives})
+    return dimensions
+
+
 def drawn(shown: int, total: int) -> str:
     """How many trials a plot shows, out of how many (see orionlite.sampling)."""
     if shown == total:
@@ -391,19 +411,8 @@ def _parallel_plotly(experiment: Experiment, trials: Sequence[TrialRecord], titl
 
     total = len(trials)
     trials = for_lines(trials)
-    dimensions = []
-    for axis in axes(experiment, trials):
-        entry: dict[str, Any] = {
-            "label": axis.name + (" (log10)" if axis.log else ""),
-            "values": axis.values,
-            "range": list(axis.bounds),
-        }
-        if axis.categories is not None:
-            entry["tickvals"] = list(range(len(axis.categories)))
-            entry["ticktext"] = [str(option) for option in axis.categories]
-        dimensions.append(entry)
-    objectives = [trial.objective for trial in trials]
-    dimensions.append({"label": "objective", "values": objectives})
+    dimensions = parcoords_dimensions(experiment, trials)
+    objectives = dimensions[-1]["values"]
     figure = go.Figure(
         go.Parcoords(
             line={

@@ -19,27 +19,6 @@ from orionlite.space import Choices, Fidelity, LogUniform, Normal, Uniform
 if TYPE_CHECKING:
     from orionlite.space import Prior, Space
 
-ESTIMATORS = ("GP", "RF", "ET")
-ACQ_FUNCS = ("EI", "PI", "LCB")
-LIARS = ("cl_min", "cl_mean", "cl_max")
-
-_FULL_REFIT_UP_TO = 20
-_CACHE_SIZE = 8
-_TOP_OBSERVATIONS = 3
-_REFINE_TOP = 5
-_MAX_DESIGN = 2**16
-NOISE_BOUNDS = (1e-6, 0.1)
-"""Range of the Gaussian process's noise variance, as a fraction of the objective's."""
-LIE_NOISE = 0.1
-"""Noise variance of a pending trial's lie, as a fraction of the objective's variance."""
-MAX_MODEL_POINTS = 300
-"""Default of ``max_model_points``: the posterior is exact on every observation up to
-this many completed trials, then on the best half and the most recent rest."""
-MAX_FIT_POINTS = 128
-"""Kernel hyperparameters are fitted on at most this many trials (best half, most recent
-rest, of those the checkpoint covers): a fit on 256 points took 3.4 s on a loaded
-2-core machine, on 128 points 0.5 s."""
-
 
 @dataclass(frozen=True)
 class _Dimension:

@@ -70,21 +70,10 @@ def _plotted(record: ExperimentRecord) -> Any:
 
 def parallel(record: ExperimentRecord, trials: Sequence[TrialRecord], total: int) -> dict[str, Any]:
     """Plotly parcoords dimensions for a sample of completed trials."""
-    from orionlite.plotting import axes
+    from orionlite.plotting import parcoords_dimensions
 
-    dimensions: list[dict[str, Any]] = []
-    for axis in axes(_plotted(record), trials):
-        entry: dict[str, Any] = {
-            "label": axis.name + (" (log10)" if axis.log else ""),
-            "values": axis.values,
-            "range": list(axis.bounds),
-        }
-        if axis.categories is not None:
-            entry["tickvals"] = list(range(len(axis.categories)))
-            entry["ticktext"] = [str(option) for option in axis.categories]
-        dimensions.append(entry)
-    objectives = [trial.objective for trial in trials]
-    dimensions.append({"label": "objective", "values": objectives})
+    dimensions = parcoords_dimensions(_plotted(record), trials)
+    objectives = dimensions[-1]["values"]
     return {"dimensions": dimensions, "color": objectives, "shown": len(trials), "total": total}
 
 

@@ -39,8 +39,6 @@ SORT_COLUMNS = {
 MAX_PAGE_SIZE = 500
 # Changed rows a live update reads at most; beyond, the page redraws (Changes.overflow).
 MAX_CHANGES = 500
-# Completed trials read a time when passing over infeasible ones for the best.
-_BEST_PAGE = 100
 _LIKE_ESCAPE = "\\"
 
 
@@ -168,22 +166,7 @@ class ReadOnlyStorage:
             return front[0] if front else None
         maximize = objectives.first.direction == MAXIMIZE
 
-        def work(connection: sa.Connection) -> TrialRecord | None:
-            # Nearly always the first row: infeasible trials are passed over a page at a time.
-            offset = 0
-            while True:
-                rows = queries.select_best_trials(
-                    connection, experiment_id, maximize, offset, _BEST_PAGE
-                )
-                for row in rows:
-                    trial = queries.trial_from_row(row)
-                    if feasible(trial):
-                        return trial
-                if len(rows) < _BEST_PAGE:
-                    return None
-                offset += _BEST_PAGE
-
-        return self._read(work)
+        return self._read(lambda c: queries.select_best_feasible(c, experiment_id, maximize))
 
     def pareto(self, record: ExperimentRecord) -> tuple[list[TrialRecord], list[TrialRecord]]:
         """The experiment's completed trials and, of them, its Pareto front (feasible,

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from orionlite.errors import DatabaseUnreachableError, LiveTrialsError, ReservationLostError
-from orionlite.objectives import MAXIMIZE, Objectives, best_of, feasible
+from orionlite.objectives import MAXIMIZE, Objectives, best_of
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.results import storable_results
 from orionlite.storage import manage, progress, queries, reservation
@@ -31,7 +31,6 @@ T = TypeVar("T")
 # A kept connection unused for longer goes back to the pool before its next use, so that
 # long trials check out as before (the pool recycles old connections at checkout).
 _KEEP_IDLE_S = 30.0
-_BEST_PAGE = 64
 
 
 class CreateRefusal(str, enum.Enum):
@@ -469,22 +468,9 @@ class Storage:
             return best_of(self.trials(experiment_id, (TrialStatus.COMPLETED,)), objectives)
         maximize = objectives.first.direction == MAXIMIZE
 
-        def work(connection: sa.Connection) -> TrialRecord | None:
-            # Nearly always the first row: infeasible trials are passed over a page at a time.
-            offset = 0
-            while True:
-                rows = queries.select_best_trials(
-                    connection, experiment_id, maximize, offset, _BEST_PAGE
-                )
-                for row in rows:
-                    trial = queries.trial_from_row(row)
-                    if feasible(trial):
-                        return trial
-                if len(rows) < _BEST_PAGE:
-                    return None
-                offset += _BEST_PAGE
-
-        return self._run(work, write=False)
+        return self._run(
+            lambda c: queries.select_best_feasible(c, experiment_id, maximize), write=False
+        )
 
     # -- intermediate values (see storage.progress) -------------------------------------
 

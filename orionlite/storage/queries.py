@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from orionlite.objectives import feasible
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.storage import budget, numbers
 from orionlite.storage.engine import Prepared
@@ -311,6 +312,24 @@ def select_best_trials(
         .limit(limit)
     )
     return list(connection.execute(query))
+
+
+def select_best_feasible(
+    connection: sa.Connection, experiment_id: int, maximize: bool, page: int = 50
+) -> TrialRecord | None:
+    """The completed trial with the best objective (by direction) that satisfies its
+    constraints. Nearly always the first row: infeasible ones are passed over a page at a
+    time."""
+    offset = 0
+    while True:
+        rows = select_best_trials(connection, experiment_id, maximize, offset, page)
+        for row in rows:
+            trial = trial_from_row(row)
+            if feasible(trial):
+                return trial
+        if len(rows) < page:
+            return None
+        offset += page
 
 
 def select_trials(
