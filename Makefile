@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml $(wildcard migrations/*.py migrations/versions/*.py)
 
 install: $(STAMP)
 
+# Most tests run in parallel processes; the few that count what the shared database server
+# does (transactions, leases of 0.1 s) run alone afterwards.
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not serial"
+	$(BIN)/pytest -m serial
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINTED)

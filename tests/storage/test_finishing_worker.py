@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from orionlite.experiment import Experiment
 from orionlite.outcome import RunControls, TrialOutcome
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
@@ -164,7 +166,12 @@ def test_a_dead_workers_trial_is_taken_over_once_its_lease_runs_out(
         storage, sampled_experiment, {3: lease_runs_out}, lease_s=0.1
     )
     assert (report.reason, report.completed) == (WorkerExit.DONE, 3)
-    assert counted.reads_while_finishing == 3
+    # Usually found at the third wait; on a loaded machine the lease may end before the
+    # worker waits at all, and it takes the trial over at once.
+    assert counted.reads_while_finishing <= 3
+    (record,) = storage.list_experiments()
+    (dead,) = [t for t in storage.trials(record.id) if t.attempt > 1]
+    assert dead.status is TrialStatus.COMPLETED
 
 
 def test_a_worker_of_trials_longer_than_25_ms_looks_again_after_50_ms_as_before(

@@ -83,6 +83,7 @@ def _counting_writes(url: str) -> Iterator[tuple[Storage, list[int]]]:
         sa.event.remove(sa.pool.Pool, "connect", trace)
 
 
+@pytest.mark.serial  # counts the server's transaction ids, which parallel tests share
 def test_a_pending_result_is_recorded_with_the_next_reservation(
     storage: Storage, new_experiment: Callable[..., int]
 ) -> None:
@@ -245,6 +246,7 @@ class _Instant:
         return TrialOutcome(TrialStatus.COMPLETED, objective=float(trial.id))
 
 
+@pytest.mark.serial  # counts the server's transaction ids, which parallel tests share
 def test_a_worker_of_short_trials_writes_once_per_trial(
     storage: Storage, sampled_experiment: Callable[[Storage, int], ExperimentRecord]
 ) -> None:
