@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,25 @@ def test_listening_beyond_this_machine_says_what_it_exposes(
     stderr = dashboard.stop()
     assert "Warning: listening on 0.0.0.0 shows every experiment" in stderr
     assert "without a password" in stderr
+
+
+def test_many_requests_at_once_are_all_answered(cli: Any, start_dashboard: Any) -> None:
+    """An experiment page fetches its five plots at once, and several pages may be open:
+    the server's threads read side by side (SQLite's connections once got closed under
+    a reading thread, and the process died of a segfault)."""
+    hunt(cli, "exp", 3)
+    dashboard = start_dashboard()
+    answers: list[tuple[str, int]] = []
+
+    def read_all() -> None:
+        for path in ROUTES * 3:
+            answers.append((path, dashboard.get(path)[0]))
+
+    readers = [threading.Thread(target=read_all) for _ in range(16)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert [a for a in answers if a[1] != 200] == []
+    assert len(answers) == 16 * 3 * len(ROUTES)
+    dashboard.stop()
