@@ -32,7 +32,7 @@ from orionlite.figure_files import (
     require_extra,
 )
 from orionlite.records import TrialRecord, TrialStatus
-from orionlite.sampling import for_fit, for_lines
+from orionlite.sampling import MAX_FIT, for_fit, for_lines
 from orionlite.space import Choices, Fidelity, LogUniform, Prior, Uniform
 
 if TYPE_CHECKING:
@@ -172,6 +172,13 @@ def drawn(shown: int, total: int) -> str:
     return f"{shown} of {total} completed trials: the best and an even spread"
 
 
+def fitted(used: int, total: int) -> str:
+    """How many trials importance was fitted on, out of how many (orionlite.sampling)."""
+    if used == total:
+        return f"{total} completed trials"
+    return f"fitted on {used} of {total} completed trials, evenly spread"
+
+
 def importances(experiment: Experiment, trials: Sequence[TrialRecord]) -> dict[str, float]:
     """Parameter -> importance (summing to 1, or all 0 when nothing varies); see module doc."""
     import numpy as np
@@ -216,7 +223,11 @@ def plot(experiment: Experiment, kind: str, output: str | Path) -> Path:
 
         require_extra("plotly" if suffix in PLOTLY_SUFFIXES else "matplotlib")
         return plot_curves(experiment, path, interactive=suffix in PLOTLY_SUFFIXES)
-    trials = completed_trials(experiment)
+    if kind == "importance":  # a fit on a sample: only the sample's rows are read
+        trials, total = experiment.storage.completed_spread(experiment.id, MAX_FIT)
+    else:
+        trials = completed_trials(experiment)
+        total = len(trials)
     if not trials:
         raise OrionliteError(
             f"Experiment {experiment.name!r} v{experiment.version} has no completed trial to "
@@ -228,6 +239,8 @@ def plot(experiment: Experiment, kind: str, output: str | Path) -> Path:
         from orionlite.pareto_plot import draw_pareto
 
         return draw_pareto(experiment, trials, title, path)
+    if kind == "importance":
+        title += f" ({fitted(len(trials), total)})"
     if suffix in PLOTLY_SUFFIXES:
         require_extra("plotly")
         figure = _PLOTLY[kind](experiment, trials, title)
@@ -442,7 +455,7 @@ def _importance_matplotlib(
     ax.set_xlim(0, max([*values, 0.01]) * 1.15)
     ax.set_xlabel("Importance (share of a random forest's impurity decrease)")
     ax.set_ylabel("Parameter")
-    ax.set_title(f"Parameter importance: {title} ({len(trials)} completed trials)")
+    ax.set_title(f"Parameter importance: {title}")
     ax.grid(True, axis="x", alpha=0.3)
     return figure
 
@@ -460,7 +473,7 @@ def _importance_plotly(experiment: Experiment, trials: Sequence[TrialRecord], ti
         )
     )
     figure.update_layout(
-        title=f"Parameter importance: {title} ({len(trials)} completed trials)",
+        title=f"Parameter importance: {title}",
         xaxis_title="Importance (share of a random forest's impurity decrease)",
         yaxis_title="Parameter",
     )

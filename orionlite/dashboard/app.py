@@ -216,8 +216,7 @@ class Dashboard:
                 f"A Pareto front needs 2 or 3 objectives; this experiment has "
                 f"{len(objectives.items)}."
             )
-        completed, front = self.storage.pareto(record)
-        return figures.pareto(objectives, completed, front)
+        return figures.pareto(objectives, self.storage.pareto(record))
 
     def progress(self, request: Request) -> dict[str, Any]:
         record = self._experiment(request)

@@ -14,6 +14,7 @@ from orionlite.cli.plot import plot_command
 from orionlite.errors import MissingExtraError, OrionliteError
 from orionlite.experiment import Experiment
 from orionlite.plotting import completed_trials, importances, plot, regret
+from orionlite.sampling import for_fit
 
 KINDS = ("regret", "parallel", "importance")
 
@@ -38,6 +39,18 @@ def test_importance_ranks_the_parameter_the_objective_depends_on(
     assert sum(scores.values()) == pytest.approx(1.0)
     # sgd adds 1.0 to the loss; lr and layers move it by at most 0.4 and 0.2.
     assert max(scores, key=lambda name: scores[name]) == "opt"
+
+
+def test_importance_reads_only_the_sample_it_fits_on(quadratic_experiment: Experiment) -> None:
+    """The rows read for a fit are the sample for_fit takes of every completed trial."""
+    every = completed_trials(quadratic_experiment)
+    sample, total = quadratic_experiment.storage.completed_spread(quadratic_experiment.id, 7)
+    assert total == len(every) > 7
+    assert sample == for_fit(every, 7)
+    assert quadratic_experiment.storage.completed_spread(quadratic_experiment.id, 99) == (
+        every,
+        len(every),
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
