@@ -37,8 +37,10 @@ def start_dashboard(request: pytest.FixtureRequest) -> Iterator[Any]:
     started: list[Dashboard] = []
     request.node.dashboards = started
 
-    def start(*args: str, storage: str | None = None) -> Dashboard:
-        dashboard = Dashboard(cli, *args, storage=storage)
+    def start(
+        *args: str, storage: str | None = None, env: dict[str, str] | None = None
+    ) -> Dashboard:
+        dashboard = Dashboard(cli, *args, storage=storage, env=env)
         started.append(dashboard)
         return dashboard
 

@@ -65,7 +65,9 @@ class Dashboard:
     collected later with a ResourceWarning. ``output()`` is shown when a test fails.
     """
 
-    def __init__(self, cli: Any, *args: str, storage: str | None = None) -> None:
+    def __init__(
+        self, cli: Any, *args: str, storage: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
         command = ["dashboard", "--port", "0", *args]
         if storage is not None:
             command += ["--storage", storage]
@@ -76,7 +78,7 @@ class Dashboard:
             self.process = subprocess.Popen(
                 cli.command("orionlite", *command),
                 cwd=cli.cwd,
-                env=cli.env(),
+                env={**cli.env(), **(env or {})},
                 stdout=stdout,
                 stderr=stderr,
                 stdin=subprocess.DEVNULL,
@@ -149,6 +151,18 @@ class Dashboard:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
+    """A worker's stderr once it exits; killed after ``timeout`` s. Its pipes are closed
+    either way (left open, they would be garbage collected in a later test with a
+    ResourceWarning)."""
+    try:
+        return process.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stderr = process.communicate()[1]
+        pytest.fail(f"the worker did not finish within {timeout} s: {stderr}")
 
 
 def chromium_path() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from dashboard_helpers import file_digest, hunt
 
+from orionlite.dashboard.app import REDRAW_ENV
 from orionlite.storage.schema import HEAD_REVISION
 
 ROUTES = (
@@ -151,3 +153,17 @@ def test_many_requests_at_once_are_all_answered(cli: Any, start_dashboard: Any) 
     assert [a for a in answers if a[1] != 200] == []
     assert len(answers) == 16 * 3 * len(ROUTES)
     dashboard.stop()
+
+
+def test_a_bad_redraw_setting_is_one_clear_error(sqlite_cli: Any) -> None:
+    result = subprocess.run(
+        sqlite_cli.command("orionlite", "dashboard", "--port", "0"),
+        cwd=sqlite_cli.cwd,
+        env={**sqlite_cli.env(), REDRAW_ENV: "soon"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"{REDRAW_ENV}='soon' is not a number of milliseconds" in result.stderr
+    assert "Traceback" not in result.stderr
