@@ -95,6 +95,30 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def browser_cpu_s() -> float:
+    """CPU seconds used so far by the Chromium processes this benchmark started (the
+    browser usually runs on another machine than the hunt; here it shares this one)."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # exited meanwhile
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        if name == "chromium":
+            used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid, seconds in used.items():
+        ancestor = parents.get(pid, 0)
+        while ancestor > 1 and ancestor != os.getpid():
+            ancestor = parents.get(ancestor, 0)
+        total += seconds if ancestor == os.getpid() else 0.0
+    return total
+
+
 def fetch_s(address: str, path: str) -> float:
     start = time.perf_counter()
     with urllib.request.urlopen(address + path, timeout=60) as response:
@@ -148,15 +172,27 @@ def _mark(address: str) -> str:
         return str(json.loads(response.read())["watermark"])
 
 
-def hunt_rate(url: str, name: str, trials: int, folder: Path) -> tuple[float, float]:
-    """An 8-worker hunt's trials/s, and the CPU seconds it and its trials used."""
+def hunt_argv(url: str, name: str, trials: int, workers: int, folder: Path) -> list[str]:
     script = folder / "trial.py"
     script.write_text(TRIAL_SCRIPT)
-    argv = [
+    return [
         str(BIN / "hunt"), "-n", name, "--storage", url, "--max-trials", str(trials),
-        "--n-workers", "8", "--working-dir", str(folder / "runs"), "-q", "--",
+        "--n-workers", str(workers), "--working-dir", str(folder / "runs"), "-q", "--",
         sys.executable, str(script), "--x~uniform(0, 1)",
     ]  # fmt: skip
+
+
+def prepare(url: str, name: str, folder: Path) -> None:
+    """The experiment with one trial, so that a page can be open on it before the timed
+    hunt starts (opening a page, plotly.js parsed, is a one-off cost of a few seconds)."""
+    argv = hunt_argv(url, name, 1, 1, folder)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def hunt_rate(url: str, name: str, trials: int, folder: Path) -> tuple[float, float]:
+    """``trials`` more trials of a prepared experiment by an 8-worker hunt: trials/s, and
+    the CPU seconds the hunt and its trials used."""
+    argv = hunt_argv(url, name, trials + 1, 8, folder)
     cpu_before = _children_cpu_s()
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -172,15 +208,19 @@ def _children_cpu_s() -> float:
 
 def load(url: str, trials: int, repeat: int, browser: Any, folder: Path) -> dict[str, Any]:
     """trials/s of an 8-worker hunt alone and with the dashboard open on its page."""
-    alone, watched, busy, shares = [], [], [], []
+    alone, watched, busy, shares, browser_shares = [], [], [], [], []
     for i in range(repeat):
+        prepare(url, f"alone{i}", folder)
         alone.append(hunt_rate(url, f"alone{i}", trials, folder)[0])
+        prepare(url, f"watched{i}", folder)
         with dashboard(url) as (address, pid):
-            # The experiment does not exist yet: show the list, then follow the new one.
-            page = browser.new_page()
-            page.goto(address)
+            # The experiments page, and the experiment's page once its plots are drawn.
             overview = browser.new_page()
             overview.goto(address)
+            page = browser.new_page()
+            page.goto(address)
+            page.locator("a.experiment-link", has_text=f"watched{i}").click()
+            page.wait_for_selector("#plot-curve .main-svg", timeout=120_000)
             rate_holder: list[tuple[float, float]] = []
 
             def run(index: int = i, into: list[tuple[float, float]] = rate_holder) -> None:
@@ -188,18 +228,13 @@ def load(url: str, trials: int, repeat: int, browser: Any, folder: Path) -> dict
 
             thread = threading.Thread(target=run)
             cpu_before, wall_before = cpu_s(pid), time.perf_counter()
+            browser_before = browser_cpu_s()
             thread.start()
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and thread.is_alive():
-                link = page.locator("a.experiment-link", has_text=f"watched{i}")
-                if link.count():
-                    link.click()
-                    break
-                page.wait_for_timeout(300)
             while thread.is_alive():
                 page.wait_for_timeout(200)  # lets the page's polling run
             thread.join()
             dashboard_cpu = cpu_s(pid) - cpu_before
+            browser_shares.append(100 * (browser_cpu_s() - browser_before) / rate_holder[0][1])
             busy.append(100 * dashboard_cpu / (time.perf_counter() - wall_before))
             page.close()
             overview.close()
@@ -220,6 +255,8 @@ def load(url: str, trials: int, repeat: int, browser: Any, folder: Path) -> dict
         # window: on a machine the hunt keeps busy, about the throughput it can take away,
         # and much steadier than the throughput ratio on a shared machine.
         "dashboard_cpu_percent_of_the_hunts": shares,
+        # Chromium's (two open pages), likewise.
+        "browser_cpu_percent_of_the_hunts": browser_shares,
     }
 
 
@@ -296,6 +333,7 @@ def _report(results: dict[str, Any]) -> None:
             f"the dashboard open {_rates(row['with_dashboard_trials_per_s'])}; the dashboard used "
             f"{_rates(row['dashboard_cpu_percent_of_a_core'])} % of a core, "
             f"{_rates(row['dashboard_cpu_percent_of_the_hunts'])} % of the CPU time the hunt used"
+            f" (Chromium: {_rates(row['browser_cpu_percent_of_the_hunts'])} %)"
         )
     print()
     for line in target_lines(results):
