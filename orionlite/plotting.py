@@ -32,7 +32,7 @@ from orionlite.figure_files import (
     require_extra,
 )
 from orionlite.records import TrialRecord, TrialStatus
-from orionlite.sampling import MAX_FIT, for_fit, for_lines
+from orionlite.sampling import BEST_LINES, MAX_FIT, MAX_LINES, for_fit, for_lines
 from orionlite.space import Choices, Fidelity, LogUniform, Prior, Uniform
 
 if TYPE_CHECKING:
@@ -223,8 +223,11 @@ def plot(experiment: Experiment, kind: str, output: str | Path) -> Path:
 
         require_extra("plotly" if suffix in PLOTLY_SUFFIXES else "matplotlib")
         return plot_curves(experiment, path, interactive=suffix in PLOTLY_SUFFIXES)
-    if kind == "importance":  # a fit on a sample: only the sample's rows are read
+    # A fit or lines of a sample: only the sample's rows are read.
+    if kind == "importance":
         trials, total = experiment.storage.completed_spread(experiment.id, MAX_FIT)
+    elif kind == "parallel":
+        trials, total = experiment.storage.completed_lines(experiment.id, MAX_LINES, BEST_LINES)
     else:
         trials = completed_trials(experiment)
         total = len(trials)
@@ -241,6 +244,8 @@ def plot(experiment: Experiment, kind: str, output: str | Path) -> Path:
         return draw_pareto(experiment, trials, title, path)
     if kind == "importance":
         title += f" ({fitted(len(trials), total)})"
+    elif kind == "parallel":
+        title += f" ({drawn(len(trials), total)})"
     if suffix in PLOTLY_SUFFIXES:
         require_extra("plotly")
         figure = _PLOTLY[kind](experiment, trials, title)
@@ -365,8 +370,7 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    total = len(trials)
-    trials = for_lines(trials)
+    trials = for_lines(trials)  # already a sample when plot() read it
     encoded = axes(experiment, trials)
     objectives = [float(trial.objective or 0.0) for trial in trials]
     objective_axis = Axis("objective", objectives, False, None, (min(objectives), max(objectives)))
@@ -412,7 +416,7 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
     ax.set_xlim(-0.2, len(columns) - 0.6)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"Parallel coordinates: {title} ({drawn(len(trials), total)})")
+    ax.set_title(f"Parallel coordinates: {title}")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False, fontsize=9)
     mappable = ScalarMappable(norm=colour, cmap=cmap)
     figure.colorbar(mappable, ax=ax, label="Objective (lower is better)", pad=0.02)
@@ -422,7 +426,6 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
 def _parallel_plotly(experiment: Experiment, trials: Sequence[TrialRecord], title: str) -> Any:
     import plotly.graph_objects as go
 
-    total = len(trials)
     trials = for_lines(trials)
     dimensions = parcoords_dimensions(experiment, trials)
     objectives = dimensions[-1]["values"]
@@ -438,7 +441,7 @@ def _parallel_plotly(experiment: Experiment, trials: Sequence[TrialRecord], titl
             dimensions=dimensions,
         )
     )
-    figure.update_layout(title=f"Parallel coordinates: {title} ({drawn(len(trials), total)})")
+    figure.update_layout(title=f"Parallel coordinates: {title}")
     return figure
 
 

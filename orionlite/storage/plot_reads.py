@@ -2,8 +2,9 @@
 
 A Pareto front needs every completed trial, but only its id and results: they are read
 as plain rows, never as whole trial records (parameters decoded and kept for nothing).
-A model fitted on a sample reads the order of every completed trial (two numbers each)
-and the full rows of the sample only (docs/decisions/0044-plot-reads.md).
+A plot of a sample (parallel coordinates, importance) reads the id and objective of every
+completed trial in completion order, and the full rows of the sample only
+(docs/decisions/0044-plot-reads.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from orionlite.objectives import Objectives, nondominated, results_violation
 from orionlite.records import TrialRecord, TrialStatus
-from orionlite.sampling import evenly
+from orionlite.sampling import evenly, lines_kept
 from orionlite.storage.queries import trial_from_row
 from orionlite.storage.tables import trials
 
@@ -86,21 +87,42 @@ def read_completed_spread(
     """At most ``limit`` completed trials spread evenly in completion order (the sample
     ``orionlite.sampling.for_fit`` takes of every completed trial), in that order, and
     how many completed trials there are."""
-    ended = sa.func.coalesce(trials.c.ended_at, 0.0)
-    order = (
-        sa.select(trials.c.id)
+    every = [trial_id for trial_id, _ in _completion_order(connection, experiment_id)]
+    return _read_rows(connection, evenly(every, limit)), len(every)
+
+
+def read_completed_lines(
+    connection: sa.Connection, experiment_id: int, limit: int, best: int
+) -> tuple[list[TrialRecord], int]:
+    """The completed trials ``orionlite.sampling.for_lines`` keeps (the ``best`` lowest
+    objectives and an even spread of the rest), in completion order, and how many
+    completed trials there are."""
+    every = _completion_order(connection, experiment_id)
+    kept = lines_kept(every, limit, best)
+    return _read_rows(connection, [i for i, _ in every if i in kept]), len(every)
+
+
+def _completion_order(
+    connection: sa.Connection, experiment_id: int
+) -> list[tuple[int, float | None]]:
+    """(id, objective) of every completed trial, in completion order (as
+    ``plotting.completed_trials``)."""
+    statement = (
+        sa.select(trials.c.id, trials.c.objective)
         .where(
             trials.c.experiment_id == experiment_id,
             trials.c.status == TrialStatus.COMPLETED.value,
         )
-        .order_by(ended, trials.c.id)
+        .order_by(sa.func.coalesce(trials.c.ended_at, 0.0), trials.c.id)
     )
-    every = [trial_id for (trial_id,) in connection.execute(order)]
-    chosen = evenly(every, limit)
+    return [(int(trial_id), objective) for trial_id, objective in connection.execute(statement)]
+
+
+def _read_rows(connection: sa.Connection, chosen: Sequence[int]) -> list[TrialRecord]:
+    """The trials of these ids, in this order."""
     rows: list[Any] = []
     for begin in range(0, len(chosen), _IDS_PER_READ):
-        part: Sequence[int] = chosen[begin : begin + _IDS_PER_READ]
+        part = chosen[begin : begin + _IDS_PER_READ]
         rows += connection.execute(sa.select(trials).where(trials.c.id.in_(part))).all()
     position = {trial_id: i for i, trial_id in enumerate(chosen)}
-    sample = sorted((trial_from_row(row) for row in rows), key=lambda t: position[t.id])
-    return sample, len(every)
+    return sorted((trial_from_row(row) for row in rows), key=lambda t: position[t.id])

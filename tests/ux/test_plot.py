@@ -14,7 +14,7 @@ from orionlite.cli.plot import plot_command
 from orionlite.errors import MissingExtraError, OrionliteError
 from orionlite.experiment import Experiment
 from orionlite.plotting import completed_trials, importances, plot, regret
-from orionlite.sampling import for_fit
+from orionlite.sampling import for_fit, for_lines
 
 KINDS = ("regret", "parallel", "importance")
 
@@ -41,12 +41,18 @@ def test_importance_ranks_the_parameter_the_objective_depends_on(
     assert max(scores, key=lambda name: scores[name]) == "opt"
 
 
-def test_importance_reads_only_the_sample_it_fits_on(quadratic_experiment: Experiment) -> None:
-    """The rows read for a fit are the sample for_fit takes of every completed trial."""
+def test_importance_and_parallel_read_only_the_sample_they_draw(
+    quadratic_experiment: Experiment,
+) -> None:
+    """The rows read for a fit or for lines are the samples for_fit and for_lines take of
+    every completed trial."""
     every = completed_trials(quadratic_experiment)
-    sample, total = quadratic_experiment.storage.completed_spread(quadratic_experiment.id, 7)
+    storage = quadratic_experiment.storage
+    sample, total = storage.completed_spread(quadratic_experiment.id, 7)
     assert total == len(every) > 7
     assert sample == for_fit(every, 7)
+    lines, total = storage.completed_lines(quadratic_experiment.id, 7, 2)
+    assert total == len(every) and lines == for_lines(every, 7, 2) and len(lines) == 7
     assert quadratic_experiment.storage.completed_spread(quadratic_experiment.id, 99) == (
         every,
         len(every),
