@@ -10,10 +10,15 @@ from __future__ import annotations
 import math
 import random
 import time
+from typing import Any
+
+import sqlalchemy as sa
 
 from orionlite.creation import ExperimentSettings, build_experiment
+from orionlite.objectives import parse_objectives
 from orionlite.space import Space, hash_params
 from orionlite.storage import Storage
+from orionlite.storage.numbers import SEQUENCE_PREFIX
 from orionlite.storage.sqlfunctions import change_seq
 from orionlite.storage.tables import trials
 
@@ -26,9 +31,10 @@ SPACE = {
 _CHUNK = 5000
 
 
-def fill(url: str, n: int, name: str = "filled", seed: int = 0) -> int:
+def fill(url: str, n: int, name: str = "filled", seed: int = 0, two: bool = False) -> int:
     """Create experiment ``name`` at ``url`` with ``n`` trials (97 % completed, the rest
-    broken, reserved or new); returns its id."""
+    broken, reserved or new); returns its id. ``two``: two objectives, the loss
+    (minimised) and a cost that falls as the loss grows (maximised "speed")."""
     storage = Storage(url)
     experiment = build_experiment(
         storage,
@@ -37,6 +43,7 @@ def fill(url: str, n: int, name: str = "filled", seed: int = 0) -> int:
             space=Space.from_priors(SPACE),
             algorithm="random",
             command=["python", "train.py", *(f"--{k}~{v}" for k, v in SPACE.items())],
+            objectives=parse_objectives(["loss", "speed:max"]) if two else None,
         ),
     )
     rng = random.Random(seed)
@@ -62,6 +69,7 @@ def fill(url: str, n: int, name: str = "filled", seed: int = 0) -> int:
         done = status in ("completed", "broken")
         rows.append(
             {
+                "number": i + 1,
                 "params": params,
                 "params_hash": hash_params(params),
                 "status": status,
@@ -70,9 +78,7 @@ def fill(url: str, n: int, name: str = "filled", seed: int = 0) -> int:
                 if status != "new"
                 else None,
                 "objective": loss if status == "completed" else None,
-                "results": [{"name": "loss", "type": "objective", "value": loss}]
-                if status == "completed"
-                else None,
+                "results": _results(loss, params, two) if status == "completed" else None,
                 "exit_code": 0 if status == "completed" else (1 if status == "broken" else None),
                 "created_at": created,
                 "started_at": created + 0.1 if status != "new" else None,
@@ -84,11 +90,22 @@ def fill(url: str, n: int, name: str = "filled", seed: int = 0) -> int:
     with storage.engine.begin() as connection:
         for begin in range(0, n, _CHUNK):
             connection.execute(statement, rows[begin : begin + _CHUNK])
+        if connection.dialect.name == "postgresql":  # numbers go on after the filled ones
+            sequence = f"{SEQUENCE_PREFIX}{int(experiment.id)}"
+            connection.execute(sa.text(f"SELECT setval('{sequence}', {max(n, 1)})"))
     storage.close()
     return experiment.id
+
+
+def _results(loss: float, params: dict[str, Any], two: bool) -> list[dict[str, Any]]:
+    results = [{"name": "loss", "type": "objective", "value": loss}]
+    if two:  # fewer layers and a larger learning rate train faster
+        speed = 10.0 - params["layers"] + math.log10(params["lr"]) + params["momentum"]
+        results.append({"name": "speed", "type": "objective", "value": speed})
+    return results
 
 
 if __name__ == "__main__":
     import sys
 
-    fill(sys.argv[1], int(sys.argv[2]))
+    fill(sys.argv[1], int(sys.argv[2]), two="--two" in sys.argv[3:])

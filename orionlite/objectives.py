@@ -17,6 +17,7 @@ Nothing heavy is imported here: ``status`` and ``list`` use it, and so does ever
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -70,7 +71,7 @@ class Objectives:
     def first(self) -> Objective:
         return self.items[0]
 
-    @property
+    @functools.cached_property  # read once per trial where fronts are found
     def names(self) -> list[str]:
         return [item.name or "objective" for item in self.items]
 
@@ -92,10 +93,12 @@ class Objectives:
         if not self.several:
             value = trial.objective
             return [value] if value is not None and math.isfinite(value) else None
+        return self.reported(trial.results)
+
+    def reported(self, results: list[dict[str, Any]] | None) -> list[float] | None:
+        """The declared objectives' values in stored ``results``; see :meth:`values`."""
         reported = {
-            item["name"]: item["value"]
-            for item in trial.results or []
-            if item.get("type") == "objective"
+            item["name"]: item["value"] for item in results or [] if item.get("type") == "objective"
         }
         values = [reported.get(name) for name in self.names]
         if any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
@@ -203,8 +206,13 @@ def violation(trial: TrialRecord) -> float:
     """How far the trial is from satisfying its constraints: the sum of the positive
     constraint values, infinity for a constraint stored as null (NaN or infinite), 0.0
     for a feasible trial or one that reports no constraint."""
+    return results_violation(trial.results)
+
+
+def results_violation(results: list[dict[str, Any]] | None) -> float:
+    """:func:`violation` of stored results."""
     total = 0.0
-    for item in trial.results or []:
+    for item in results or []:
         if item.get("type") != "constraint":
             continue
         value = item.get("value")
@@ -228,6 +236,38 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     )
 
 
+def nondominated(points: Sequence[tuple[Sequence[float], int]]) -> list[int]:
+    """Positions of the (losses, id) points that no other point dominates, ordered by
+    losses (lexicographically), then id. Two objectives take one sweep after the sort;
+    more compare each point with the front found so far."""
+    import numpy as np
+
+    if not points:
+        return []
+    # np.lexsort sorts by its last key first: losses left to right, then the id.
+    keys = [[float(point[1]) for point in points]]
+    keys += [[point[0][k] for point in points] for k in reversed(range(len(points[0][0])))]
+    order = [int(i) for i in np.lexsort(keys)]
+    kept: list[int] = []
+    if len(points[0][0]) == 2:
+        # Sorted by the first loss, a point is dominated exactly when a kept one has a
+        # lower second loss, or the same second loss and a lower first one.
+        first = second = math.inf
+        for i in order:
+            a, b = points[i][0]
+            if b < second or (b == second and a == first):
+                kept.append(i)
+                first, second = a, b
+        return kept
+    front: list[Sequence[float]] = []
+    for i in order:
+        # Sorted lexicographically: only an earlier point can dominate a later one.
+        if not any(dominates(losses, points[i][0]) for losses in front):
+            kept.append(i)
+            front.append(points[i][0])
+    return kept
+
+
 def pareto_front(trials: Sequence[TrialRecord], objectives: Objectives) -> list[TrialRecord]:
     """The feasible completed trials that no other feasible trial dominates, ordered by
     the first objective (then id). With one objective: the best trial(s)."""
@@ -240,15 +280,8 @@ def pareto_front(trials: Sequence[TrialRecord], objectives: Objectives) -> list[
         and feasible(trial)
         and (losses := objectives.losses(trial)) is not None
     ]
-    scored.sort(key=lambda pair: (pair[0], pair[1].id))
-    front: list[tuple[list[float], TrialRecord]] = []
-    for losses, trial in scored:
-        # Sorted lexicographically: only an earlier point can dominate a later one.
-        if not any(dominates(kept, losses) for kept, _ in front):
-            front.append((losses, trial))
-    if not objectives.several:
-        return [trial for _, trial in front[:1]]
-    return [trial for _, trial in front]
+    front = [scored[i][1] for i in nondominated([(loss, t.id) for loss, t in scored])]
+    return front if objectives.several else front[:1]
 
 
 def best_of(trials: Sequence[TrialRecord], objectives: Objectives) -> TrialRecord | None:

@@ -32,7 +32,7 @@ from orionlite.figure_files import (
     require_extra,
 )
 from orionlite.records import TrialRecord, TrialStatus
-from orionlite.sampling import for_fit, for_lines
+from orionlite.sampling import BEST_LINES, MAX_FIT, MAX_LINES, for_fit, for_lines
 from orionlite.space import Choices, Fidelity, LogUniform, Prior, Uniform
 
 if TYPE_CHECKING:
@@ -172,6 +172,13 @@ def drawn(shown: int, total: int) -> str:
     return f"{shown} of {total} completed trials: the best and an even spread"
 
 
+def fitted(used: int, total: int) -> str:
+    """How many trials importance was fitted on, out of how many (orionlite.sampling)."""
+    if used == total:
+        return f"{total} completed trials"
+    return f"fitted on {used} of {total} completed trials, evenly spread"
+
+
 def importances(experiment: Experiment, trials: Sequence[TrialRecord]) -> dict[str, float]:
     """Parameter -> importance (summing to 1, or all 0 when nothing varies); see module doc."""
     import numpy as np
@@ -216,7 +223,14 @@ def plot(experiment: Experiment, kind: str, output: str | Path) -> Path:
 
         require_extra("plotly" if suffix in PLOTLY_SUFFIXES else "matplotlib")
         return plot_curves(experiment, path, interactive=suffix in PLOTLY_SUFFIXES)
-    trials = completed_trials(experiment)
+    # A fit or lines of a sample: only the sample's rows are read.
+    if kind == "importance":
+        trials, total = experiment.storage.completed_spread(experiment.id, MAX_FIT)
+    elif kind == "parallel":
+        trials, total = experiment.storage.completed_lines(experiment.id, MAX_LINES, BEST_LINES)
+    else:
+        trials = completed_trials(experiment)
+        total = len(trials)
     if not trials:
         raise OrionliteError(
             f"Experiment {experiment.name!r} v{experiment.version} has no completed trial to "
@@ -228,6 +242,10 @@ def plot(experiment: Experiment, kind: str, output: str | Path) -> Path:
         from orionlite.pareto_plot import draw_pareto
 
         return draw_pareto(experiment, trials, title, path)
+    if kind == "importance":
+        title += f" ({fitted(len(trials), total)})"
+    elif kind == "parallel":
+        title += f" ({drawn(len(trials), total)})"
     if suffix in PLOTLY_SUFFIXES:
         require_extra("plotly")
         figure = _PLOTLY[kind](experiment, trials, title)
@@ -352,8 +370,7 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    total = len(trials)
-    trials = for_lines(trials)
+    trials = for_lines(trials)  # already a sample when plot() read it
     encoded = axes(experiment, trials)
     objectives = [float(trial.objective or 0.0) for trial in trials]
     objective_axis = Axis("objective", objectives, False, None, (min(objectives), max(objectives)))
@@ -399,7 +416,7 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
     ax.set_xlim(-0.2, len(columns) - 0.6)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"Parallel coordinates: {title} ({drawn(len(trials), total)})")
+    ax.set_title(f"Parallel coordinates: {title}")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False, fontsize=9)
     mappable = ScalarMappable(norm=colour, cmap=cmap)
     figure.colorbar(mappable, ax=ax, label="Objective (lower is better)", pad=0.02)
@@ -409,7 +426,6 @@ def _parallel_matplotlib(experiment: Experiment, trials: Sequence[TrialRecord], 
 def _parallel_plotly(experiment: Experiment, trials: Sequence[TrialRecord], title: str) -> Any:
     import plotly.graph_objects as go
 
-    total = len(trials)
     trials = for_lines(trials)
     dimensions = parcoords_dimensions(experiment, trials)
     objectives = dimensions[-1]["values"]
@@ -425,7 +441,7 @@ def _parallel_plotly(experiment: Experiment, trials: Sequence[TrialRecord], titl
             dimensions=dimensions,
         )
     )
-    figure.update_layout(title=f"Parallel coordinates: {title} ({drawn(len(trials), total)})")
+    figure.update_layout(title=f"Parallel coordinates: {title}")
     return figure
 
 
@@ -442,7 +458,7 @@ def _importance_matplotlib(
     ax.set_xlim(0, max([*values, 0.01]) * 1.15)
     ax.set_xlabel("Importance (share of a random forest's impurity decrease)")
     ax.set_ylabel("Parameter")
-    ax.set_title(f"Parameter importance: {title} ({len(trials)} completed trials)")
+    ax.set_title(f"Parameter importance: {title}")
     ax.grid(True, axis="x", alpha=0.3)
     return figure
 
@@ -460,7 +476,7 @@ def _importance_plotly(experiment: Experiment, trials: Sequence[TrialRecord], ti
         )
     )
     figure.update_layout(
-        title=f"Parameter importance: {title} ({len(trials)} completed trials)",
+        title=f"Parameter importance: {title}",
         xaxis_title="Importance (share of a random forest's impurity decrease)",
         yaxis_title="Parameter",
     )

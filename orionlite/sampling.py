@@ -34,12 +34,20 @@ def for_lines(
     trials: Sequence[TrialRecord], limit: int = MAX_LINES, best: int = BEST_LINES
 ) -> list[TrialRecord]:
     """The ``best`` lowest objectives and an even spread of the rest, in the given order."""
-    if len(trials) <= limit:
-        return list(trials)
-    ranked = sorted(trials, key=lambda t: (t.objective if t.objective is not None else 0.0, t.id))
-    kept = {trial.id for trial in ranked[:best]}
-    kept.update(trial.id for trial in evenly(ranked[best:], limit - best))
+    kept = lines_kept([(trial.id, trial.objective) for trial in trials], limit, best)
     return [trial for trial in trials if trial.id in kept]
+
+
+def lines_kept(
+    scored: Sequence[tuple[int, float | None]], limit: int = MAX_LINES, best: int = BEST_LINES
+) -> set[int]:
+    """The ids :func:`for_lines` keeps of (id, objective) pairs."""
+    if len(scored) <= limit:
+        return {trial_id for trial_id, _ in scored}
+    ranked = sorted(scored, key=lambda s: (s[1] if s[1] is not None else 0.0, s[0]))
+    kept = {trial_id for trial_id, _ in ranked[:best]}
+    kept.update(trial_id for trial_id, _ in evenly(ranked[best:], limit - best))
+    return kept
 
 
 def for_fit(trials: Sequence[TrialRecord], limit: int = MAX_FIT) -> list[TrialRecord]:

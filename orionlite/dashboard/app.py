@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from starlette.responses import (
 from starlette.routing import BaseRoute, Mount, Route
 
 from orionlite.dashboard import figures, views
-from orionlite.errors import OrionliteError
+from orionlite.errors import ConfigError, OrionliteError
 from orionlite.objectives import feasible
 from orionlite.records import TrialStatus
 from orionlite.sampling import BEST_LINES, MAX_FIT, MAX_LINES
@@ -38,6 +39,11 @@ from orionlite.storage.browse import MAX_PAGE_SIZE, SORT_COLUMNS, ReadOnlyStorag
 HERE = Path(__file__).parent
 # How often pages ask for changes, in milliseconds.
 POLL_MS = 2000
+# The plots are redrawn at most this often while trials change, and once more after the
+# last change (a trailing redraw): each redraw reads every plot's data again.
+REDRAW_MS = 10_000
+# Tests shorten the redraw interval (milliseconds) to see a live redraw without waiting.
+REDRAW_ENV = "ORIONLITE_DASHBOARD_REDRAW_MS"
 
 
 class BadRequestError(OrionliteError):
@@ -73,6 +79,7 @@ class Dashboard:
             query_string=query_string,
         )
         self.importance_cache = figures.ImportanceCache()
+        self.redraw_ms = redraw_ms()
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = self.templates.get_template(template).render(**context)
@@ -150,6 +157,7 @@ class Dashboard:
             "watermark": watermark,
             "base": self.base,
             "pollMs": POLL_MS,
+            "redrawMs": self.redraw_ms,
             "query": str(request.query_params),
             "maximize": views.maximized(record),
             "objectives": objectives.names,
@@ -216,8 +224,7 @@ class Dashboard:
                 f"A Pareto front needs 2 or 3 objectives; this experiment has "
                 f"{len(objectives.items)}."
             )
-        completed, front = self.storage.pareto(record)
-        return figures.pareto(objectives, completed, front)
+        return figures.pareto(objectives, self.storage.pareto(record))
 
     def progress(self, request: Request) -> dict[str, Any]:
         record = self._experiment(request)
@@ -326,6 +333,20 @@ def create_app(storage_url: str | None, base_url: str = "") -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.dashboard = dashboard
     return app
+
+
+def redraw_ms() -> int:
+    """The plots' redraw interval: REDRAW_MS, or the whole number of milliseconds in
+    $ORIONLITE_DASHBOARD_REDRAW_MS."""
+    text = os.environ.get(REDRAW_ENV, "").strip()
+    if not text:
+        return REDRAW_MS
+    if not text.isdigit() or int(text) < 100:
+        raise ConfigError(
+            f"{REDRAW_ENV}={text!r} is not a number of milliseconds of at least 100.",
+            hint=f"Unset it to redraw the plots every {REDRAW_MS // 1000} s, or set e.g. 500.",
+        )
+    return int(text)
 
 
 def trial_query(

@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orionlite.objectives import Objectives, feasible
+from orionlite.objectives import Objectives
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.sampling import evenly
 from orionlite.space import Space
+from orionlite.storage.plot_reads import FrontPoints
 from orionlite.storage.progress import Point
 
 # Points of the objective scatter under the best-so-far curve.
@@ -160,27 +161,21 @@ MAX_CURVES = 100
 MAX_CURVE_POINTS = 200
 
 
-def pareto(
-    objectives: Objectives, completed: Sequence[TrialRecord], front: Sequence[TrialRecord]
-) -> dict[str, Any]:
+def pareto(objectives: Objectives, points: FrontPoints) -> dict[str, Any]:
     """The Pareto plot's points as reported (not negated): the whole front, and at most
     MAX_POINTS of the dominated and of the infeasible trials each."""
-    front_ids = {trial.id for trial in front}
-    groups: dict[str, list[tuple[int, list[float]]]] = {"front": [], "other": [], "infeasible": []}
-    for trial in completed:
-        values = objectives.values(trial)
-        if values is None:
-            continue
-        group = "front" if trial.id in front_ids else "other" if feasible(trial) else "infeasible"
-        groups[group].append((trial.id, values))
+    on_front = set(points.front)
+    groups: dict[str, list[int]] = {"front": list(points.front), "other": [], "infeasible": []}
+    for i, ok in enumerate(points.feasible):
+        if i not in on_front:
+            groups["other" if ok else "infeasible"].append(i)
     result: dict[str, Any] = {"labels": [item.label() for item in objectives.items]}
-    for group, points in groups.items():
-        shown = points if group == "front" else evenly(points, MAX_POINTS)
+    for group, positions in groups.items():
+        shown = positions if group == "front" else evenly(positions, MAX_POINTS)
         result[group] = {
-            "id": [trial_id for trial_id, _ in shown],
-            "values": [list(column) for column in zip(*(v for _, v in shown), strict=True)]
-            or [[] for _ in objectives.items],
-            "total": len(points),
+            "id": [points.ids[i] for i in shown],
+            "values": [[points.values[i][k] for i in shown] for k in range(len(objectives.items))],
+            "total": len(positions),
         }
     return result
 

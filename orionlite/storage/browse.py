@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from orionlite.objectives import MAXIMIZE, Objectives, feasible, pareto_front
+from orionlite.objectives import MAXIMIZE, Objectives, feasible
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.storage import queries
+from orionlite.storage.plot_reads import FrontPoints, read_front
 from orionlite.storage.progress import Point, select_progress
 from orionlite.storage.readonly import check_readable, readonly_engine
 from orionlite.storage.sqlfunctions import db_now, read_horizon, read_in_progress
@@ -111,7 +112,7 @@ class ReadOnlyStorage:
         self.dialect = self.engine.dialect.name
         # Pareto fronts by experiment, with the (count, last end) of completed trials
         # they were found from: pages poll far more often than trials complete.
-        self._fronts: dict[int, tuple[Any, tuple[list[TrialRecord], list[TrialRecord]]]] = {}
+        self._fronts: dict[int, tuple[Any, FrontPoints]] = {}
         self._fronts_lock = threading.Lock()
 
     def close(self) -> None:
@@ -139,7 +140,7 @@ class ReadOnlyStorage:
         for item in found:
             objectives = item.objectives
             if objectives.several:
-                front = len(self.pareto(item.record)[1])
+                front = len(self.pareto(item.record).front)
                 result.append(replace(item, best_objective=None, front_size=front))
                 continue
             if item.counts.get(TrialStatus.COMPLETED.value, 0):
@@ -162,16 +163,16 @@ class ReadOnlyStorage:
             return None
         objectives = Objectives.from_json(record.objectives)
         if objectives.several:
-            front = self.pareto(record)[1]
-            return front[0] if front else None
+            front = self.pareto(record).front_ids
+            return self.trial(front[0]) if front else None
         maximize = objectives.first.direction == MAXIMIZE
 
         return self._read(lambda c: queries.select_best_feasible(c, experiment_id, maximize))
 
-    def pareto(self, record: ExperimentRecord) -> tuple[list[TrialRecord], list[TrialRecord]]:
-        """The experiment's completed trials and, of them, its Pareto front (feasible,
-        non-dominated; see orionlite.objectives). Every completed trial is read: a front
-        cannot be found from a sample."""
+    def pareto(self, record: ExperimentRecord) -> FrontPoints:
+        """The values of the experiment's completed trials and its Pareto front (feasible,
+        non-dominated; see orionlite.objectives). Every completed trial is read, its id
+        and results only: a front cannot be found from a sample."""
         objectives = Objectives.from_json(record.objectives)
         statuses = (TrialStatus.COMPLETED.value,)
         marker = sa.select(sa.func.count(), sa.func.max(trials.c.ended_at)).where(
@@ -182,9 +183,7 @@ class ReadOnlyStorage:
             cached = self._fronts.get(record.id)
         if cached is not None and cached[0] == key:
             return cached[1]
-        rows = self._read(lambda c: queries.select_trials(c, record.id, statuses))
-        completed = [queries.trial_from_row(row) for row in rows]
-        found = completed, pareto_front(completed, objectives)
+        found = self._read(lambda c: read_front(c, record.id, objectives))
         with self._fronts_lock:
             self._fronts[record.id] = (key, found)
         return found

@@ -21,6 +21,7 @@ from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, Tria
 from orionlite.results import storable_results
 from orionlite.storage import manage, progress, queries, reservation
 from orionlite.storage.engine import make_engine, single_statement, transaction
+from orionlite.storage.plot_reads import read_completed_lines, read_completed_spread
 from orionlite.storage.retry import RetryPolicy, default_outage_deadline, is_contention
 from orionlite.storage.schema import ensure_schema
 from orionlite.storage.sqlite_files import check_sqlite_file, sqlite_open_error
@@ -396,6 +397,17 @@ class Storage:
         """The trials changed since the watermark ``since`` (0 for all), and the watermark
         to pass next time (opaque: see ``queries.Watermark``)."""
         return self._run_single(lambda c: queries.select_changed_trials(c, experiment_id, since))
+
+    def completed_spread(self, experiment_id: int, limit: int) -> tuple[list[TrialRecord], int]:
+        """At most ``limit`` completed trials spread evenly in completion order, and how
+        many there are: the rows of the sample only (storage.plot_reads)."""
+        return self._run_single(lambda c: read_completed_spread(c, experiment_id, limit))
+
+    def completed_lines(
+        self, experiment_id: int, limit: int, best: int
+    ) -> tuple[list[TrialRecord], int]:
+        """The completed trials sampling.for_lines keeps, and how many there are."""
+        return self._run_single(lambda c: read_completed_lines(c, experiment_id, limit, best))
 
     def trials(
         self, experiment_id: int, statuses: tuple[TrialStatus, ...] | None = None

@@ -84,7 +84,12 @@ def _sqlite_engine(sa_url: sa.URL, display: str) -> sa.Engine:
         connection.isolation_level = None  # autocommit: no transaction is ever left open
         return connection
 
-    return sa.create_engine("sqlite://", creator=connect)
+    # A pool that hands each connection to one thread at a time. A "sqlite://" URL would
+    # otherwise get SingletonThreadPool, which closes connections other threads are still
+    # using once more than five threads read: the process then dies of a segfault.
+    return sa.create_engine(
+        "sqlite://", creator=connect, poolclass=sa.pool.QueuePool, pool_size=4, max_overflow=4
+    )
 
 
 def check_readable(engine: sa.Engine, display: str) -> None:

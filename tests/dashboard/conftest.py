@@ -8,8 +8,6 @@ browser tests with that instruction rather than skipping them.
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,27 +16,40 @@ import pytest
 from dashboard_helpers import Dashboard, chromium_path
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test shows each dashboard's exit status and output with its report."""
+    outcome = yield
+    report = outcome.get_result()
+    started: list[Dashboard] = getattr(item, "dashboards", [])
+    if report.failed:
+        item.dashboards_shown = True  # type: ignore[attr-defined]
+        for number, dashboard in enumerate(started, 1):
+            report.sections.append((f"dashboard {number}", dashboard.output()))
+
+
 @pytest.fixture
 def start_dashboard(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Starts dashboards in the test's folder, with its ``cli`` (both backends) or else
-    its ``sqlite_cli``; any still running at the end are stopped."""
+    its ``sqlite_cli``; any still running at the end are stopped, whatever the outcome,
+    and one that died before the test stopped it fails the test."""
     cli = request.getfixturevalue("cli" if "cli" in request.fixturenames else "sqlite_cli")
     started: list[Dashboard] = []
+    request.node.dashboards = started
 
-    def start(*args: str, storage: str | None = None) -> Dashboard:
-        dashboard = Dashboard(cli, *args, storage=storage)
+    def start(
+        *args: str, storage: str | None = None, env: dict[str, str] | None = None
+    ) -> Dashboard:
+        dashboard = Dashboard(cli, *args, storage=storage, env=env)
         started.append(dashboard)
         return dashboard
 
     yield start
+    died = [d for d in started if d.process.poll() is not None and not d.stopped_by_test]
     for dashboard in started:
-        if dashboard.process.poll() is None:
-            dashboard.process.send_signal(signal.SIGINT)
-            try:
-                dashboard.process.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                dashboard.process.kill()
-                dashboard.process.communicate()
+        dashboard.close()
+    if died and not getattr(request.node, "dashboards_shown", False):
+        pytest.fail("the dashboard died during the test\n" + died[0].output())
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import textwrap
 import time
 import urllib.error
@@ -58,33 +58,61 @@ def hunt(cli: Any, name: str, trials: int, *extra: str) -> None:
 
 
 class Dashboard:
-    """A running ``orionlite dashboard`` process and its address."""
+    """A running ``orionlite dashboard`` process and its address.
 
-    def __init__(self, cli: Any, *args: str, storage: str | None = None) -> None:
+    Its stdout and stderr go to files in the test's folder, not pipes: a pipe nobody reads
+    would stall a server that logs a lot, and one left open at a failure is garbage
+    collected later with a ResourceWarning. ``output()`` is shown when a test fails.
+    """
+
+    def __init__(
+        self, cli: Any, *args: str, storage: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
         command = ["dashboard", "--port", "0", *args]
         if storage is not None:
             command += ["--storage", storage]
-        self.process = cli.start("orionlite", *command)
+        folder = Path(tempfile.mkdtemp(prefix="dashboard-", dir=cli.cwd))
+        self.stdout_path, self.stderr_path = folder / "stdout.log", folder / "stderr.log"
+        self.stopped_by_test = False
+        with self.stdout_path.open("wb") as stdout, self.stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                cli.command("orionlite", *command),
+                cwd=cli.cwd,
+                env={**cli.env(), **(env or {})},
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+            )
         self.url = self._address()
         # Serving (Ctrl-C handled by the server) once a request is answered.
         deadline = time.monotonic() + 30
         while self.get("static/dashboard.css")[0] != 200:
-            assert time.monotonic() < deadline, "the dashboard answers no request"
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the dashboard answers no request\n{self.output()}")
             time.sleep(0.05)
 
     def _address(self) -> str:
         deadline = time.monotonic() + 60
-        assert self.process.stdout is not None
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
-            if ready:
-                line = self.process.stdout.readline()
-                found = re.search(r"(http://\S+/) ", line)
-                if found:
-                    return found.group(1)
+            found = re.search(r"(http://\S+/) ", self.stdout_path.read_text(errors="replace"))
+            if found:
+                return found.group(1)
             if self.process.poll() is not None:
-                pytest.fail(f"orionlite dashboard exited: {self.process.stderr.read()}")  # type: ignore[union-attr]
-        pytest.fail("orionlite dashboard printed no address within 60 s")
+                pytest.fail(f"orionlite dashboard exited\n{self.output()}")
+            time.sleep(0.05)
+        pytest.fail(f"orionlite dashboard printed no address within 60 s\n{self.output()}")
+
+    def output(self) -> str:
+        """How the process stands (its exit status: -11 is a segfault) and what it printed."""
+        code = self.process.poll()
+        state = "running" if code is None else f"exited with status {code}"
+        if code is not None and code < 0:
+            state += f" ({signal.Signals(-code).name})"
+        return (
+            f"orionlite dashboard: {state}\n"
+            f"--- stdout ---\n{self.stdout_path.read_text(errors='replace')}"
+            f"--- stderr ---\n{self.stderr_path.read_text(errors='replace')}"
+        )
 
     def get(self, path: str, method: str = "GET") -> tuple[int, str]:
         request = urllib.request.Request(self.url + path.lstrip("/"), method=method)
@@ -92,23 +120,49 @@ class Dashboard:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except urllib.error.URLError as exc:
+            with exc:
+                return exc.code, exc.read().decode()
+        except OSError as exc:  # refused, reset, closed without an answer: the server died
             return 0, str(exc)
 
     def stop(self) -> str:
         """Ctrl-C, as a user stops it; it must exit cleanly. Returns its stderr."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+        self.stopped_by_test = True
+        if self.process.poll() is not None:
+            pytest.fail(f"the dashboard died during the test\n{self.output()}")
+        self.process.send_signal(signal.SIGINT)
         try:
-            _, stderr = self.process.communicate(timeout=20)
+            self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, stderr = self.process.communicate()
-            pytest.fail(f"orionlite dashboard ignored Ctrl-C for 20 s: {stderr}")
-        assert self.process.returncode == 0, stderr
-        assert "Dashboard stopped." in stderr
+            self.process.wait()
+            pytest.fail(f"orionlite dashboard ignored Ctrl-C for 20 s\n{self.output()}")
+        stderr = self.stderr_path.read_text(errors="replace")
+        assert self.process.returncode == 0, self.output()
+        assert "Dashboard stopped." in stderr, self.output()
         return stderr
+
+    def close(self) -> None:
+        """Stops the process if it still runs (any test outcome)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
+    """A worker's stderr once it exits; killed after ``timeout`` s. Its pipes are closed
+    either way (left open, they would be garbage collected in a later test with a
+    ResourceWarning)."""
+    try:
+        return process.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stderr = process.communicate()[1]
+        pytest.fail(f"the worker did not finish within {timeout} s: {stderr}")
 
 
 def chromium_path() -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from dashboard_helpers import (
     file_digest,
+    finish,
     hunt,
     row_counts,
     screenshot,
@@ -189,7 +190,7 @@ def test_pages_update_while_a_worker_finishes_trials(
         expect(listed).to_have_text("7")
     finally:
         gate.touch()
-        _, stderr = worker.communicate(timeout=120)
+        stderr = finish(worker)
     assert worker.returncode == 0, stderr
     assert page.evaluate("window.notReloaded") is True
     # The curve grew by the five new objectives, and its best-so-far line with them.

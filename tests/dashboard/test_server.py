@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dashboard_helpers import file_digest, hunt
 
+from orionlite.dashboard.app import REDRAW_ENV
 from orionlite.storage.schema import HEAD_REVISION
 
 ROUTES = (
@@ -128,3 +131,39 @@ def test_listening_beyond_this_machine_says_what_it_exposes(
     stderr = dashboard.stop()
     assert "Warning: listening on 0.0.0.0 shows every experiment" in stderr
     assert "without a password" in stderr
+
+
+def test_many_requests_at_once_are_all_answered(cli: Any, start_dashboard: Any) -> None:
+    """An experiment page fetches its five plots at once, and several pages may be open:
+    the server's threads read side by side (SQLite's connections once got closed under
+    a reading thread, and the process died of a segfault)."""
+    hunt(cli, "exp", 3)
+    dashboard = start_dashboard()
+    answers: list[tuple[str, int]] = []
+
+    def read_all() -> None:
+        for path in ROUTES * 3:
+            answers.append((path, dashboard.get(path)[0]))
+
+    readers = [threading.Thread(target=read_all) for _ in range(16)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert [a for a in answers if a[1] != 200] == []
+    assert len(answers) == 16 * 3 * len(ROUTES)
+    dashboard.stop()
+
+
+def test_a_bad_redraw_setting_is_one_clear_error(sqlite_cli: Any) -> None:
+    result = subprocess.run(
+        sqlite_cli.command("orionlite", "dashboard", "--port", "0"),
+        cwd=sqlite_cli.cwd,
+        env={**sqlite_cli.env(), REDRAW_ENV: "soon"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"{REDRAW_ENV}='soon' is not a number of milliseconds" in result.stderr
+    assert "Traceback" not in result.stderr

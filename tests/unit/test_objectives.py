@@ -19,7 +19,9 @@ from orionlite.objectives import (
     Objectives,
     best_of,
     declared,
+    dominates,
     feasible,
+    nondominated,
     pareto_front,
     parse_objectives,
     violation,
@@ -144,6 +146,26 @@ def test_pareto_front_by_directions_without_infeasible_trials() -> None:
         two(5, 0.2, 0.1),  # front
     ]
     assert [t.id for t in pareto_front(trials, TWO)] == [5, 2, 1]
+
+
+@pytest.mark.parametrize("dimensions", [2, 3])
+def test_the_front_is_what_pairwise_dominance_says(dimensions: int) -> None:
+    """The two-objective sweep and the general loop against the definition, with ties
+    and repeated points (a coarse grid makes many)."""
+    rng = np.random.default_rng(dimensions)
+    # A trade-off (the last loss falls as the others grow), on a coarse grid.
+    free = rng.integers(0, 10, size=(60, dimensions - 1))
+    last = 10 * (dimensions - 1) - free.sum(axis=1) + rng.integers(0, 3, size=60)
+    losses = np.column_stack([free, last]).astype(float).tolist()
+    points = [(point, trial_id) for trial_id, point in enumerate(losses)]
+    expected = sorted(
+        (point, trial_id)
+        for point, trial_id in points
+        if not any(dominates(other, point) for other, _ in points)
+    )
+    assert [points[i] for i in nondominated(points)] == expected
+    # A front of many points, some repeated: the test can tell orders apart.
+    assert len(expected) > 5 and len({tuple(p) for p, _ in expected}) < len(expected)
 
 
 def test_nondominated_sort_crowding_and_constrained_ranks() -> None:

@@ -14,6 +14,7 @@ from orionlite.cli.plot import plot_command
 from orionlite.errors import MissingExtraError, OrionliteError
 from orionlite.experiment import Experiment
 from orionlite.plotting import completed_trials, importances, plot, regret
+from orionlite.sampling import for_fit, for_lines
 
 KINDS = ("regret", "parallel", "importance")
 
@@ -38,6 +39,24 @@ def test_importance_ranks_the_parameter_the_objective_depends_on(
     assert sum(scores.values()) == pytest.approx(1.0)
     # sgd adds 1.0 to the loss; lr and layers move it by at most 0.4 and 0.2.
     assert max(scores, key=lambda name: scores[name]) == "opt"
+
+
+def test_importance_and_parallel_read_only_the_sample_they_draw(
+    quadratic_experiment: Experiment,
+) -> None:
+    """The rows read for a fit or for lines are the samples for_fit and for_lines take of
+    every completed trial."""
+    every = completed_trials(quadratic_experiment)
+    storage = quadratic_experiment.storage
+    sample, total = storage.completed_spread(quadratic_experiment.id, 7)
+    assert total == len(every) > 7
+    assert sample == for_fit(every, 7)
+    lines, total = storage.completed_lines(quadratic_experiment.id, 7, 2)
+    assert total == len(every) and lines == for_lines(every, 7, 2) and len(lines) == 7
+    assert quadratic_experiment.storage.completed_spread(quadratic_experiment.id, 99) == (
+        every,
+        len(every),
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -202,7 +202,7 @@ var orionliteDashboard = (function () {
       return getJSON(url).then(function (data) {
         watermark = data.watermark;
         if (!data.trials.length && !data.overflow) {
-          if (plotsStale && !plotsBusy && Date.now() - lastPlots > 10000) drawAll();
+          if (plotsStale && !plotsBusy && Date.now() - lastPlots > cfg.redrawMs) drawAll();
           return null;
         }
         Object.keys(data.counts).forEach(function (status) {
@@ -237,7 +237,7 @@ var orionliteDashboard = (function () {
           Plotly.extendTraces("plot-curve", { x: [seconds(steps.x)], y: [steps.y] }, [1]);
         }
         plotsStale = true;
-        if (!plotsBusy && Date.now() - lastPlots > 10000) drawAll();
+        if (!plotsBusy && Date.now() - lastPlots > cfg.redrawMs) drawAll();
         return getText(trialsUrl).then(function (html) {
           document.getElementById("trials").innerHTML = html;
         });
