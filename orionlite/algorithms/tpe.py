@@ -12,7 +12,7 @@ highest ``l(x) / g(x)``. The defaults follow Optuna's ``TPESampler`` as of Optun
 * ``constant_liar`` (default true): pending trials (new, reserved, interrupted) join
   the above group, so the next worker's ``l / g`` is low around what others evaluate.
 * Several objectives (MOTPE, Ozaki et al., 2020): below is filled front by front of the
-  non-dominated sort, the last front cut by crowding distance.
+  non-dominated sort, the last front cut by greedy hypervolume contribution (as Optuna).
 * Constraints (Optuna's constrained TPE): feasible trials rank before infeasible ones,
   infeasible ones by their total violation.
 
@@ -41,7 +41,7 @@ from orionlite.algorithms.common import (
     pending,
     seen_hashes,
 )
-from orionlite.algorithms.ranking import best_first, scored
+from orionlite.algorithms.ranking import best_by_hypervolume, scored
 from orionlite.errors import ConfigError
 from orionlite.space import Choices, Fidelity, LogUniform, Normal, Uniform, hash_params
 
@@ -365,9 +365,8 @@ class TPE(Algorithm):
         """Parameters of the below and above groups, with their weights."""
         trials, losses, violations = scored(done, self.objectives)
         cut = gamma(len(trials), self.objectives.several)
-        order = best_first(losses, violations, cut)
-        below_idx = np.sort(order[:cut])
-        above_idx = np.sort(order[cut:])
+        below_idx = best_by_hypervolume(losses, violations, cut)
+        above_idx = np.setdiff1d(np.arange(len(trials)), below_idx)
         below = [trials[i].params for i in below_idx]
         above = [trials[i].params for i in above_idx]
         above_weights = _weights(len(above))
