@@ -14,7 +14,9 @@ highest ``l(x) / g(x)``. The defaults follow Optuna's ``TPESampler`` as of Optun
 * Several objectives (MOTPE, Ozaki et al., 2020): below is filled front by front of the
   non-dominated sort, the last front cut by greedy hypervolume contribution (as Optuna).
 * Constraints (Optuna's constrained TPE): feasible trials rank before infeasible ones,
-  infeasible ones by their total violation.
+  infeasible ones by their total violation; and each candidate's score adds the log of
+  its estimated probability of being feasible (c-TPE), from a Parzen estimator of the
+  feasible trials against one of the infeasible ones.
 
 Numbers live in a transformed space: log for loguniform, the continuous relaxation
 ``[low - 0.5, high + 0.5]`` for integers, mu ± 4 sigma for normal priors (whose prior
@@ -43,6 +45,7 @@ from orionlite.algorithms.common import (
 )
 from orionlite.algorithms.ranking import best_by_hypervolume, scored
 from orionlite.errors import ConfigError
+from orionlite.objectives import violation
 from orionlite.space import Choices, Fidelity, LogUniform, Normal, Uniform, hash_params
 
 if TYPE_CHECKING:
@@ -390,8 +393,26 @@ class TPE(Algorithm):
         g_model = _Parzen(self.dims, *self.dims.encode(above), w_above, joint)
         x, c = l_model.sample(rng, self.n_ei_candidates)
         score = l_model.log_pdf(x, c) - g_model.log_pdf(x, c)
+        score = score + self.log_feasibility(done, x, c)
         for index in np.argsort(-score):
             params = self.dims.decode(x[index], c[index])
             if hash_params(params) not in seen and self.space.contains(params):
                 return params
         return None
+
+    def log_feasibility(
+        self, done: Sequence[TrialRecord], x: np.ndarray, c: np.ndarray
+    ) -> np.ndarray:
+        """Log of each candidate's estimated probability of being feasible: the feasible
+        trials' Parzen estimator against the infeasible ones', each weighted by its count
+        (as c-TPE, Watanabe and Hutter, 2023). Zero while every trial is feasible, or
+        none is (nothing to tell the regions apart)."""
+        feasible = [trial.params for trial in done if violation(trial) == 0.0]
+        infeasible = [trial.params for trial in done if violation(trial) != 0.0]
+        if not feasible or not infeasible:
+            return np.zeros(len(x))
+        terms = []
+        for group in (feasible, infeasible):
+            model = _Parzen(self.dims, *self.dims.encode(group), _weights(len(group)), self.joint)
+            terms.append(model.log_pdf(x, c) + math.log(len(group)))
+        return np.asarray(terms[0] - np.logaddexp(terms[0], terms[1]))
