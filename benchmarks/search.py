@@ -1,9 +1,11 @@
 """Search benchmark: tpe, nsga2, constraints and bayes at size, against Optuna.
 
 Run with ``make bench-quality`` (after the regret benchmark) or
-``.venv/bin/python benchmarks/search.py [--full] [--parts single,several,constrained,size]``.
-The default run (seeds 0-2) fits about 10 minutes on a shared 2-core machine; ``--full``
-runs the seeds 0-9 and bayes to 1,000 trials.
+``.venv/bin/python benchmarks/search.py [--full] [--parts single,several,constrained,size]
+[--seeds N] [--first-seed F] [--problems branin,mixed,...] [--methods tpe,...]``.
+The default run (seeds 0-2, no bayes regret runs) is the short one; ``--full`` runs the
+seeds 0-9 and bayes to 1,000 trials. ``--first-seed`` runs held-out seeds (F..F+N-1), to
+check that a result on seeds 0-9 is not a draw of those seeds.
 
 Every method runs on the same problems and seeds in the same run. One worker, and four
 workers simulated as in benchmarks/quality.py: four trials always running, each new
@@ -23,10 +25,9 @@ Parts (problems in benchmarks/_search_problems.py):
 * ``constrained``: Branin, feasible only inside a disk that holds none of its global
   minima; 100 trials of ``tpe`` and Optuna's constrained TPE (``Trial.set_constraint``): the
   share of feasible suggestions and the regret of the best feasible value.
-* ``size``: ``bayes`` suggest time at 100, 300 and 1,000 completed trials with 4 pending,
-  peak RSS, and regret on Hartmann6: by default at 100 and 200 trials (seeds 0-1) with the
-  default model size (300) and with the subset switched on at 100; with ``--full`` at 100,
-  300 and 1,000 trials with the default and with every trial in the model.
+* ``size``: ``bayes`` suggest time at 100, 300 and 1,000 completed trials with 4 pending
+  and peak RSS; with ``--full``, regret on Hartmann6 at 100, 300 and 1,000 trials with
+  the default model size (300) and with every trial in the model.
 """
 
 from __future__ import annotations
@@ -239,14 +240,17 @@ def _history(space: Space, count: int, pending: int, objective: Callable[..., fl
 
 
 def _latencies(spec: dict[str, Any], priors: dict[str, str], count: int, steps: int) -> Any:
-    """Suggest times of one worker at ``count`` completed trials and 4 pending: the
-    first (a fresh worker, fitting its model) and the following ones."""
+    """Suggest times of one worker from ``count`` completed trials and 4 pending, one
+    more completed trial at each step (as a worker sees the history grow): the first (a
+    fresh worker, fitting its model) and the following ones."""
     problem = SINGLE["hartmann6"]
     space = Space.from_priors(priors)
-    history = _history(space, count, WORKERS, problem.function)
+    trials = _history(space, count + steps, WORKERS, problem.function)
+    completed, running = trials[: count + steps], trials[count + steps :]
     algorithm = make_algorithm(spec, space)
     times = []
-    for _ in range(steps):
+    for step in range(steps):
+        history = completed[: count + step] + running
         start = time.perf_counter()
         algorithm.suggest(history, 1)
         times.append(time.perf_counter() - start)
