@@ -407,10 +407,11 @@ class TPE(Algorithm):
         trials' Parzen estimator against the infeasible ones', each weighted by its count
         (as c-TPE, Watanabe and Hutter, 2023). Zero while every trial is feasible, or
         none is (nothing to tell the regions apart)."""
-        feasible = [trial.params for trial in done if violation(trial) == 0.0]
-        infeasible = [trial.params for trial in done if violation(trial) != 0.0]
-        if not feasible or not infeasible:
+        violations = [violation(trial) for trial in done]
+        if not any(violations) or all(violations):
             return np.zeros(len(x))
+        feasible = [trial.params for trial, v in zip(done, violations, strict=True) if not v]
+        infeasible = [trial.params for trial, v in zip(done, violations, strict=True) if v]
         terms = []
         for group in (feasible, infeasible):
             model = _Parzen(self.dims, *self.dims.encode(group), _weights(len(group)), self.joint)
