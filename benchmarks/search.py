@@ -1,9 +1,11 @@
 """Search benchmark: tpe, nsga2, constraints and bayes at size, against Optuna.
 
 Run with ``make bench-quality`` (after the regret benchmark) or
-``.venv/bin/python benchmarks/search.py [--full] [--parts single,several,constrained,size]``.
-The default run (seeds 0-2) fits about 10 minutes on a shared 2-core machine; ``--full``
-runs the seeds 0-9 and bayes to 1,000 trials.
+``.venv/bin/python benchmarks/search.py [--full] [--parts single,several,constrained,size]
+[--seeds N] [--first-seed F] [--problems branin,mixed,...] [--methods tpe,...]``.
+The default run (seeds 0-2, no bayes regret runs) is the short one; ``--full`` runs the
+seeds 0-9 and bayes to 1,000 trials. ``--first-seed`` runs held-out seeds (F..F+N-1), to
+check that a result on seeds 0-9 is not a draw of those seeds.
 
 Every method runs on the same problems and seeds in the same run. One worker, and four
 workers simulated as in benchmarks/quality.py: four trials always running, each new
@@ -23,10 +25,9 @@ Parts (problems in benchmarks/_search_problems.py):
 * ``constrained``: Branin, feasible only inside a disk that holds none of its global
   minima; 100 trials of ``tpe`` and Optuna's constrained TPE (``Trial.set_constraint``): the
   share of feasible suggestions and the regret of the best feasible value.
-* ``size``: ``bayes`` suggest time at 100, 300 and 1,000 completed trials with 4 pending,
-  peak RSS, and regret on Hartmann6: by default at 100 and 200 trials (seeds 0-1) with the
-  default model size (300) and with the subset switched on at 100; with ``--full`` at 100,
-  300 and 1,000 trials with the default and with every trial in the model.
+* ``size``: ``bayes`` suggest time at 100, 300 and 1,000 completed trials with 4 pending
+  and peak RSS; with ``--full``, regret on Hartmann6 at 100, 300 and 1,000 trials with
+  the default model size (300) and with every trial in the model.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ from orionlite.space import Space, hash_params
 WORKERS = 4
 #: Methods to run (--methods); None: all.
 ONLY: set[str] | None = None
+#: Problems to run (--problems, keys of SINGLE and SEVERAL); None: all.
+PROBLEMS: set[str] | None = None
+#: The first seed (--first-seed): seeds FIRST_SEED .. FIRST_SEED + seeds - 1.
+FIRST_SEED = 0
 Evaluate = Callable[[dict[str, Any]], list[dict[str, Any]]]
 
 
@@ -155,6 +160,14 @@ def _chosen(methods: tuple[str, ...]) -> list[str]:
     return [m for m in methods if ONLY is None or m in ONLY]
 
 
+def _problems(table: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(key, problem) for key, problem in table.items() if PROBLEMS is None or key in PROBLEMS]
+
+
+def _seeds(count: int) -> range:
+    return range(FIRST_SEED, FIRST_SEED + count)
+
+
 def _single(problem: Any) -> Evaluate:
     return lambda p: [{"name": "loss", "type": "objective", "value": problem.function(p)}]
 
@@ -167,11 +180,11 @@ def _optuna_tpe(seed: int, **options: Any) -> Any:
 
 def part_single(seeds: int, log: Callable[[str], None]) -> dict[str, Any]:
     table: dict[str, Any] = {}
-    for key, problem in SINGLE.items():
+    for key, problem in _problems(SINGLE):
         for workers in (1, WORKERS):
             for method in _chosen(("tpe", "optuna tpe")):
                 regrets, times = [], []
-                for seed in range(seeds):
+                for seed in _seeds(seeds):
                     if method == "tpe":
                         done, latency = run_orionlite(
                             problem.priors, {"tpe": {"seed": seed}}, _single(problem), 100, workers
@@ -191,11 +204,18 @@ def part_single(seeds: int, log: Callable[[str], None]) -> dict[str, Any]:
                         times.append(per_ask)
                     regrets.append(best - problem.minimum)
                 median = statistics.median(regrets)
+                # Regrets are bimodal (a run finds the best basin or not): the geometric
+                # mean weighs every run, where the median of a few seeds flips on one.
+                geomean = statistics.geometric_mean([max(r, 1e-12) for r in regrets])
                 table[f"{key} x{workers} {method}"] = {
                     "regret": median,
+                    "geomean": geomean,
                     "suggest_ms": statistics.fmean(times) * 1000,
                 }
-                log(f"{problem.name} x{workers} {method}: median regret {median:.4g}")
+                log(
+                    f"{problem.name} x{workers} {method}: median regret {median:.4g}, "
+                    f"geometric mean {geomean:.4g}"
+                )
     table["tpe suggest at 1000"] = _tpe_latency()
     return table
 
@@ -220,14 +240,17 @@ def _history(space: Space, count: int, pending: int, objective: Callable[..., fl
 
 
 def _latencies(spec: dict[str, Any], priors: dict[str, str], count: int, steps: int) -> Any:
-    """Suggest times of one worker at ``count`` completed trials and 4 pending: the
-    first (a fresh worker, fitting its model) and the following ones."""
+    """Suggest times of one worker from ``count`` completed trials and 4 pending, one
+    more completed trial at each step (as a worker sees the history grow): the first (a
+    fresh worker, fitting its model) and the following ones."""
     problem = SINGLE["hartmann6"]
     space = Space.from_priors(priors)
-    history = _history(space, count, WORKERS, problem.function)
+    trials = _history(space, count + steps, WORKERS, problem.function)
+    completed, running = trials[: count + steps], trials[count + steps :]
     algorithm = make_algorithm(spec, space)
     times = []
-    for _ in range(steps):
+    for step in range(steps):
+        history = completed[: count + step] + running
         start = time.perf_counter()
         algorithm.suggest(history, 1)
         times.append(time.perf_counter() - start)
@@ -243,7 +266,7 @@ def part_several(seeds: int, log: Callable[[str], None]) -> dict[str, Any]:
     import optuna
 
     table: dict[str, Any] = {}
-    for key, problem in SEVERAL.items():
+    for key, problem in _problems(SEVERAL):
         names = [f"f{i + 1}" for i in range(len(problem.reference))]
 
         def evaluate(p: dict[str, Any], problem: Any = problem, names: Any = names) -> Any:
@@ -255,7 +278,7 @@ def part_several(seeds: int, log: Callable[[str], None]) -> dict[str, Any]:
         for workers in (1, WORKERS):
             for method in _chosen(("tpe", "nsga2", "optuna nsga2", "optuna tpe")):
                 volumes = []
-                for seed in range(seeds):
+                for seed in _seeds(seeds):
                     if method in ("tpe", "nsga2"):
                         done, _ = run_orionlite(
                             problem.priors, {method: {"seed": seed}}, evaluate, 200, workers, names
@@ -297,7 +320,7 @@ def part_constrained(seeds: int, log: Callable[[str], None]) -> dict[str, Any]:
     for workers in (1, WORKERS):
         for method in _chosen(("tpe", "optuna tpe")):
             shares, regrets = [], []
-            for seed in range(seeds):
+            for seed in _seeds(seeds):
                 if method == "tpe":
                     done, _ = run_orionlite(
                         problem.priors, {"tpe": {"seed": seed}}, evaluate, 100, workers
@@ -336,19 +359,19 @@ def part_size(seeds: int, full: bool, log: Callable[[str], None]) -> dict[str, A
         table[f"bayes suggest at {count}"] = row
         log(f"bayes at {count} completed + 4 pending: {row}")
     table["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # By default the subset's effect is shown by switching it on early (100 points) within
-    # 200 trials; --full runs to 1,000 trials with the default and with every trial.
-    horizons = (100, 300, 1000) if full else (100, 200)
-    variants: list[tuple[str, dict[str, Any]]] = [("model 300 (default)", {})]
-    variants.append(
-        ("every trial", {"max_model_points": 10**6})
-        if full
-        else ("model 100", {"max_model_points": 100})
-    )
+    if not full:
+        # The regret runs take most of the part's time: only with --full.
+        return table
+    # The subset's effect on regret: to 1,000 trials with the default and every trial.
+    horizons = (100, 300, 1000)
+    variants: list[tuple[str, dict[str, Any]]] = [
+        ("model 300 (default)", {}),
+        ("every trial", {"max_model_points": 10**6}),
+    ]
     for label, options in variants:
         regrets: dict[int, list[float]] = {h: [] for h in horizons}
         started = time.perf_counter()
-        for seed in range(seeds if full else min(seeds, 2)):
+        for seed in _seeds(seeds):
             done, _ = run_orionlite(
                 problem.priors,
                 {"bayes": {"seed": seed, **options}},
@@ -360,9 +383,7 @@ def part_size(seeds: int, full: bool, log: Callable[[str], None]) -> dict[str, A
                 best = min(t.objective or 0.0 for t in done[:horizon])
                 regrets[horizon].append(best - problem.minimum)
         row = {str(h): statistics.median(v) for h, v in regrets.items()}
-        row["seconds_per_run"] = (time.perf_counter() - started) / (
-            seeds if full else min(seeds, 2)
-        )
+        row["seconds_per_run"] = (time.perf_counter() - started) / seeds
         table[f"bayes regret, {label}"] = row
         log(f"bayes Hartmann6 regret, {label}: {row}")
     return table
@@ -375,25 +396,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--parts", default="single,several,constrained,size")
     parser.add_argument("--output", help="also write the figures as JSON to this file")
     parser.add_argument("--methods", help="comma-separated subset, e.g. tpe,nsga2")
+    parser.add_argument("--problems", help="comma-separated subset, e.g. branin,mixed,dtlz2")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds FIRST..FIRST+N-1 (held-out seeds)"
+    )
     options = parser.parse_args(argv)
     seeds = options.seeds or (10 if options.full else 3)
-    global ONLY
+    global ONLY, PROBLEMS, FIRST_SEED
     ONLY = {m.strip() for m in options.methods.split(",")} if options.methods else None
+    PROBLEMS = {p.strip() for p in options.problems.split(",")} if options.problems else None
+    FIRST_SEED = options.first_seed
     parts = [p.strip() for p in options.parts.split(",") if p.strip()]
 
     def log(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
 
     started = time.perf_counter()
-    figures: dict[str, Any] = {"seeds": seeds, "full": options.full}
-    if "single" in parts:
-        figures["single"] = part_single(seeds, log)
-    if "several" in parts:
-        figures["several"] = part_several(seeds, log)
-    if "constrained" in parts:
-        figures["constrained"] = part_constrained(seeds, log)
-    if "size" in parts:
-        figures["size"] = part_size(seeds, options.full, log)
+    figures: dict[str, Any] = {
+        "seeds": f"{FIRST_SEED}-{FIRST_SEED + seeds - 1}",
+        "full": options.full,
+        "part_seconds": {},
+    }
+    runs: dict[str, Callable[[], dict[str, Any]]] = {
+        "single": lambda: part_single(seeds, log),
+        "several": lambda: part_several(seeds, log),
+        "constrained": lambda: part_constrained(seeds, log),
+        "size": lambda: part_size(seeds, options.full, log),
+    }
+    for part, run in runs.items():
+        if part in parts:
+            begun = time.perf_counter()
+            figures[part] = run()
+            figures["part_seconds"][part] = round(time.perf_counter() - begun)
     figures["seconds"] = time.perf_counter() - started
     text = json.dumps(figures, indent=2)
     print(text)

@@ -306,6 +306,11 @@ class BayesianOptimizer(Algorithm):
         rng: np.random.Generator,
     ) -> dict[str, Any] | None:
         encoding = self.encoding
+        # The kernel comes from the whole history: its cache key then changes only at
+        # refit checkpoints (from the subset, it changed with every new result).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # bounds reached while fitting: harmless
+            kernel = self._kernel(observed) if self.base_estimator == "GP" else None
         observed = best_and_recent(observed, self.objectives, self.max_model_points)
         y = np.array(penalised_losses(observed, self.objectives), dtype=float)
         x = encoding.encode([trial.params for trial in observed])
@@ -316,11 +321,9 @@ class BayesianOptimizer(Algorithm):
         with warnings.catch_warnings():
             # Bounds reached while fitting, near-zero variances: expected, and harmless.
             warnings.simplefilter("ignore")
-            if self.base_estimator == "GP":
+            if kernel is not None:
                 noise = np.concatenate([np.zeros(len(y)), np.full(len(lies), LIE_NOISE)])
-                model: _Posterior | _Forest = _Posterior(
-                    self._kernel(observed), x_all, y_all, noise
-                )
+                model: _Posterior | _Forest = _Posterior(kernel, x_all, y_all, noise)
             else:
                 model = _Forest(self.base_estimator, x_all, y_all, int(rng.integers(2**31)))
             candidates, scores = self._maximise(model, x, y, rng)

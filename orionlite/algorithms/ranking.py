@@ -115,6 +115,85 @@ def best_first(losses: np.ndarray, violations: np.ndarray, needed: int | None = 
     return np.lexsort((np.arange(len(losses)), -crowding, ranks))
 
 
+def best_by_hypervolume(losses: np.ndarray, violations: np.ndarray, needed: int) -> np.ndarray:
+    """Indices of the best ``needed`` rows, in index order: whole constrained fronts, and
+    from the front that does not fit whole, the members chosen greedily by hypervolume
+    contribution (greedy hypervolume subset selection, as Optuna's MOTPE split; crowding
+    distance gave a tenth less hypervolume on DTLZ2, decision 0033)."""
+    n = len(losses)
+    needed = min(needed, n)
+    ranks = constrained_ranks(losses, violations, needed)
+    chosen = np.zeros(n, dtype=bool)
+    for front in np.unique(ranks):
+        members = np.flatnonzero(ranks == front)
+        room = needed - int(chosen.sum())
+        if room <= 0:
+            break
+        if len(members) <= room:
+            chosen[members] = True
+            continue
+        feasible = bool((violations[members] == 0.0).all())
+        if losses.shape[1] > 1 and feasible:
+            chosen[members[greedy_hypervolume_subset(losses[members], room)]] = True
+        else:
+            chosen[members[:room]] = True
+    return np.flatnonzero(chosen)
+
+
+def greedy_hypervolume_subset(points: np.ndarray, size: int) -> np.ndarray:
+    """``size`` row indices of ``points`` (mutually non-dominated losses, in index order)
+    picked one by one, each adding the most hypervolume to those picked before.
+    Reference: the worst value of each loss, moved 10 % of its magnitude further."""
+    worst = points.max(axis=0)
+    reference = worst + np.maximum(0.1 * np.abs(worst), 1e-12)
+    unique, first = np.unique(points, axis=0, return_index=True)
+    if len(unique) <= size:
+        # Every distinct point, then copies in index order.
+        rest = np.setdiff1d(np.arange(len(points)), first)
+        return np.sort(np.concatenate([first, rest[: size - len(unique)]])).astype(int)
+    if points.shape[1] == 2:
+        picked = _greedy_2d(unique, size, reference)
+    else:
+        picked = _greedy_bounded(unique, size, reference)
+    return np.sort(first[picked]).astype(int)
+
+
+def _greedy_2d(points: np.ndarray, size: int, reference: np.ndarray) -> list[int]:
+    """Two losses: sorted by the first, a candidate's contribution is the rectangle up to
+    its nearest picked neighbours (or the reference), updated after each pick."""
+    order = np.lexsort((-points[:, 1], points[:, 0]))
+    xy = points[order]
+    corner = np.tile(reference, (len(xy), 1))
+    free = np.ones(len(xy), dtype=bool)
+    picked: list[int] = []
+    for _ in range(size):
+        gains = np.where(free, np.prod(corner - xy, axis=1), -np.inf)
+        best = int(np.argmax(gains))
+        picked.append(int(order[best]))
+        free[best] = False
+        corner[:best, 0] = np.minimum(corner[:best, 0], xy[best, 0])
+        corner[best + 1 :, 1] = np.minimum(corner[best + 1 :, 1], xy[best, 1])
+    return picked
+
+
+def _greedy_bounded(points: np.ndarray, size: int, reference: np.ndarray) -> list[int]:
+    """Three or more losses: a candidate's gain is taken as its box less its overlap with
+    the nearest pick (the smallest such value over the picks): an upper bound of the exact
+    contribution, O(n) per pick where the exact one needs a hypervolume per candidate. On
+    DTLZ2 both gave the same hypervolume (decision 0033)."""
+    boxes = np.prod(reference - points, axis=1)
+    gains = boxes.copy()
+    free = np.ones(len(points), dtype=bool)
+    picked: list[int] = []
+    while len(picked) < size:
+        best = int(np.argmax(np.where(free, gains, -np.inf)))
+        picked.append(best)
+        free[best] = False
+        overlap = np.prod(reference - np.maximum(points, points[best]), axis=1)
+        gains = np.minimum(gains, boxes - overlap)
+    return picked
+
+
 def hypervolume(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> float:
     """Hypervolume dominated by ``points`` (losses) and bounded by ``reference``: exact,
     by slicing along the last axis (fine for the 2-3 objectives it is used with)."""
@@ -126,14 +205,12 @@ def hypervolume(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> 
     if pts.shape[1] == 1:
         return float(ref[0] - pts[:, 0].min())
     if pts.shape[1] == 2:
-        # Sweep by the first loss: each point adds the strip below the best second loss so far.
+        # Sweep by the first loss: between two consecutive first losses, the dominated
+        # strip reaches down to the best second loss so far.
         pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
-        volume, floor = 0.0, ref[1]
-        for x, y in pts:
-            if y < floor:
-                volume += (ref[0] - x) * (floor - y)
-                floor = y
-        return float(volume)
+        widths = np.diff(np.append(pts[:, 0], ref[0]))
+        heights = ref[1] - np.minimum.accumulate(pts[:, 1])
+        return float(np.sum(widths * heights))
     order = np.argsort(pts[:, -1])
     pts = pts[order]
     volume = 0.0

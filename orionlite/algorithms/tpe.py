@@ -12,9 +12,11 @@ highest ``l(x) / g(x)``. The defaults follow Optuna's ``TPESampler`` as of Optun
 * ``constant_liar`` (default true): pending trials (new, reserved, interrupted) join
   the above group, so the next worker's ``l / g`` is low around what others evaluate.
 * Several objectives (MOTPE, Ozaki et al., 2020): below is filled front by front of the
-  non-dominated sort, the last front cut by crowding distance.
+  non-dominated sort, the last front cut by greedy hypervolume contribution (as Optuna).
 * Constraints (Optuna's constrained TPE): feasible trials rank before infeasible ones,
-  infeasible ones by their total violation.
+  infeasible ones by their total violation; and each candidate's score adds the log of
+  its estimated probability of being feasible (c-TPE), from a Parzen estimator of the
+  feasible trials against one of the infeasible ones.
 
 Numbers live in a transformed space: log for loguniform, the continuous relaxation
 ``[low - 0.5, high + 0.5]`` for integers, mu ± 4 sigma for normal priors (whose prior
@@ -41,8 +43,9 @@ from orionlite.algorithms.common import (
     pending,
     seen_hashes,
 )
-from orionlite.algorithms.ranking import best_first, scored
+from orionlite.algorithms.ranking import best_by_hypervolume, scored
 from orionlite.errors import ConfigError
+from orionlite.objectives import violation
 from orionlite.space import Choices, Fidelity, LogUniform, Normal, Uniform, hash_params
 
 if TYPE_CHECKING:
@@ -365,9 +368,8 @@ class TPE(Algorithm):
         """Parameters of the below and above groups, with their weights."""
         trials, losses, violations = scored(done, self.objectives)
         cut = gamma(len(trials), self.objectives.several)
-        order = best_first(losses, violations, cut)
-        below_idx = np.sort(order[:cut])
-        above_idx = np.sort(order[cut:])
+        below_idx = best_by_hypervolume(losses, violations, cut)
+        above_idx = np.setdiff1d(np.arange(len(trials)), below_idx)
         below = [trials[i].params for i in below_idx]
         above = [trials[i].params for i in above_idx]
         above_weights = _weights(len(above))
@@ -391,8 +393,27 @@ class TPE(Algorithm):
         g_model = _Parzen(self.dims, *self.dims.encode(above), w_above, joint)
         x, c = l_model.sample(rng, self.n_ei_candidates)
         score = l_model.log_pdf(x, c) - g_model.log_pdf(x, c)
+        score = score + self.log_feasibility(done, x, c)
         for index in np.argsort(-score):
             params = self.dims.decode(x[index], c[index])
             if hash_params(params) not in seen and self.space.contains(params):
                 return params
         return None
+
+    def log_feasibility(
+        self, done: Sequence[TrialRecord], x: np.ndarray, c: np.ndarray
+    ) -> np.ndarray:
+        """Log of each candidate's estimated probability of being feasible: the feasible
+        trials' Parzen estimator against the infeasible ones', each weighted by its count
+        (as c-TPE, Watanabe and Hutter, 2023). Zero while every trial is feasible, or
+        none is (nothing to tell the regions apart)."""
+        violations = [violation(trial) for trial in done]
+        if not any(violations) or all(violations):
+            return np.zeros(len(x))
+        feasible = [trial.params for trial, v in zip(done, violations, strict=True) if not v]
+        infeasible = [trial.params for trial, v in zip(done, violations, strict=True) if v]
+        terms = []
+        for group in (feasible, infeasible):
+            model = _Parzen(self.dims, *self.dims.encode(group), _weights(len(group)), self.joint)
+            terms.append(model.log_pdf(x, c) + math.log(len(group)))
+        return np.asarray(terms[0] - np.logaddexp(terms[0], terms[1]))

@@ -156,6 +156,32 @@ def test_maximize_with_a_constraint_never_reports_an_infeasible_best(cli: Any) -
     assert "(max)" in cli.run("orionlite", "status", "-n", "exp").stdout
 
 
+def test_tpe_steers_its_proposals_to_the_feasible_side(cli: Any) -> None:
+    """The score grows towards x = 0.8, but only x <= 0.6 is feasible: after its random
+    start, tpe proposes feasible points far more often than the 60 % of random search
+    (85 % with seed 0 in a simulated history; random search 50-70 % over 6 seeds)."""
+    result = hunt(
+        cli,
+        "--maximize",
+        "--algorithm",
+        "tpe",
+        "--seed",
+        "0",
+        "--max-trials",
+        "30",
+        mode="constrained-single",
+    )
+    assert result.returncode == 0, result.stderr
+    experiment = get_experiment("exp", storage=cli.storage)
+    try:
+        trials = sorted(experiment.trials(status="completed"), key=lambda t: t.id)
+    finally:
+        experiment.close()
+    assert len(trials) == 30
+    late = trials[10:]
+    assert sum(t.params["x"] <= 0.6 for t in late) / len(late) >= 0.75
+
+
 def get_objectives(record: Any) -> Any:
     from orionlite.objectives import Objectives
 

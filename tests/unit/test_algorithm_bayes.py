@@ -182,6 +182,19 @@ def test_hyperparameters_are_refitted_at_checkpoints_that_thin_out() -> None:
     assert len(set(sizes[99:200])) < 20, "about one refit per 8 results around 100"
 
 
+def test_beyond_max_model_points_the_kernel_is_refitted_only_at_checkpoints() -> None:
+    """The posterior uses a subset beyond max_model_points, but the kernel comes from the
+    whole history: one fit for results 60-63 (one checkpoint), not one per result."""
+    history = completed_history(MIXED, mixed_objective, 66)
+    worker = BayesianOptimizer(MIXED, seed=2, max_model_points=20)
+    assert {hyperparameter_fit_size(n) for n in range(60, 64)} == {60}
+    for n in range(60, 64):
+        worker.suggest(history[:n], 1)
+    assert len(worker._kernels) == 1
+    worker.suggest(history[:64], 1)
+    assert len(worker._kernels) == 2
+
+
 @pytest.mark.parametrize(
     ("options", "fragment"),
     [

@@ -279,3 +279,44 @@ def test_stored_configurations() -> None:
         }
     }
     assert algorithm_spec(make_algorithm({"nsga2": {"seed": 2}}, BRANIN))["nsga2"]["seed"] == 2
+
+
+def test_tpe_scores_candidates_by_their_estimated_feasibility() -> None:
+    """Feasible only in the left half (x < 2.5): a candidate there gets a log
+    probability of feasibility near 0, one in the right half a much lower one; with no
+    infeasible trial, every candidate gets 0."""
+
+    def evaluate(p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {"name": "loss", "type": "objective", "value": branin(p)},
+            {"name": "left", "type": "constraint", "value": p["x"] - 2.5},
+        ]
+
+    algorithm = make_algorithm({"random": {"seed": 0}}, BRANIN)
+    history = run(algorithm, evaluate, 60)
+    tpe = make_algorithm({"tpe": {"seed": 0}}, BRANIN)
+    x, c = tpe.dims.encode([{"x": -3.0, "y": 7.0}, {"x": 8.0, "y": 7.0}])  # type: ignore[attr-defined]
+    left, right = tpe.log_feasibility(history, x, c)  # type: ignore[attr-defined]
+    assert left > math.log(0.8)
+    assert right < math.log(0.2)
+    feasible_only = [t for t in history if t.params["x"] < 2.5]
+    assert tpe.log_feasibility(feasible_only, x, c).tolist() == [0.0, 0.0]  # type: ignore[attr-defined]
+
+
+def test_tpe_with_constraints_proposes_more_feasible_points_than_without_the_estimate() -> None:
+    """The disk of the search benchmark (none of Branin's minima inside): with the
+    feasibility term, more than 60 % of the proposals after the start are feasible
+    (measured 70 %; without it, as Optuna's constrained TPE, 54 %)."""
+
+    def evaluate(p: dict[str, Any]) -> list[dict[str, Any]]:
+        disk = (p["x"] - 2.5) ** 2 + (p["y"] - 7.5) ** 2 - 20.0
+        return [
+            {"name": "loss", "type": "objective", "value": branin(p)},
+            {"name": "disk", "type": "constraint", "value": disk},
+        ]
+
+    shares = []
+    for seed in range(4):
+        late = run(make_algorithm({"tpe": {"seed": seed}}, BRANIN), evaluate, 100)[10:]
+        shares.append(sum(t.results[1]["value"] <= 0 for t in late) / len(late))  # type: ignore[index]
+    assert float(np.mean(shares)) > 0.6, shares

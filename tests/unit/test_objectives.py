@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from orionlite.algorithms.ranking import (
+    best_by_hypervolume,
     constrained_ranks,
     crowding_distance,
+    greedy_hypervolume_subset,
     hypervolume,
     nondominated_ranks,
 )
@@ -220,3 +222,58 @@ def test_bayes_maximises_when_the_experiment_does() -> None:
         )
     best = max(history, key=lambda t: t.objective or -1.0)
     assert abs(best.params["x"] - 0.8) < 0.01
+
+
+def _naive_greedy(points: np.ndarray, size: int) -> list[int]:
+    """Greedy hypervolume subset selection written plainly, with the exact hypervolume."""
+    worst = points.max(axis=0)
+    reference = worst + np.maximum(0.1 * np.abs(worst), 1e-12)
+    picked: list[int] = []
+    for _ in range(size):
+        gains = [
+            -np.inf if i in picked else hypervolume(points[[*picked, i]], reference)
+            for i in range(len(points))
+        ]
+        picked.append(int(np.argmax(gains)))
+    return sorted(picked)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_greedy_hypervolume_subset_in_two_objectives_is_the_plain_greedy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    angles = np.sort(rng.uniform(0, np.pi / 2, 30))
+    front = np.column_stack([1 - np.cos(angles), 1 - np.sin(angles)])  # concave front
+    front = front[rng.permutation(30)]
+    assert greedy_hypervolume_subset(front, 7).tolist() == _naive_greedy(front, 7)
+
+
+def test_greedy_hypervolume_subset_in_three_objectives_keeps_most_of_the_volume() -> None:
+    """The bounded greedy (three objectives) keeps at least 93 % of the plain greedy's
+    hypervolume (95-99 % measured), and more than crowding distance keeps."""
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        front = np.abs(rng.normal(size=(40, 3)))
+        front /= np.linalg.norm(front, axis=1, keepdims=True)
+        reference = front.max(axis=0) * 1.1
+        chosen = greedy_hypervolume_subset(front, 8)
+        plain = _naive_greedy(front, 8)
+        crowded = np.argsort(-crowding_distance(front), kind="stable")[:8]
+        volume = hypervolume(front[chosen], reference)
+        assert len(set(chosen.tolist())) == 8
+        assert volume >= 0.93 * hypervolume(front[plain], reference)
+        assert volume > hypervolume(front[crowded], reference)
+
+
+def test_the_below_set_fills_whole_fronts_then_picks_by_hypervolume() -> None:
+    # Front 0: rows 0-4 (two extremes and three middle points); front 1: rows 5-6.
+    losses = np.array(
+        [[0.0, 1.0], [1.0, 0.0], [0.3, 0.32], [0.32, 0.3], [0.6, 0.1], [0.5, 0.5], [0.7, 0.6]]
+    )
+    feasible = np.zeros(len(losses))
+    assert best_by_hypervolume(losses, feasible, 6).tolist() == [0, 1, 2, 3, 4, 5]
+    # Three of front 0, by hypervolume contribution: not both extremes, which crowding
+    # distance keeps whatever they add.
+    assert best_by_hypervolume(losses, feasible, 3).tolist() == [0, 2, 4]
+    # Infeasible rows come after every feasible one, by violation.
+    violations = np.array([0.0, 0.0, 2.0, 1.0, 0.0, 0.0, 0.0])
+    assert best_by_hypervolume(losses, violations, 6).tolist() == [0, 1, 3, 4, 5, 6]
