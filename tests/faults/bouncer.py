@@ -40,7 +40,14 @@ class Bouncer:
     """``pgbouncer`` with ``pool_mode = transaction`` forwarding one database of ``server_url``
     (trust auth on both sides). ``url()`` is what orionlite connects to."""
 
-    def __init__(self, server_url: str, *, pool_size: int = 8, max_client_conn: int = 200) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        *,
+        pool_size: int = 8,
+        max_client_conn: int = 200,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         reason = unavailable_reason()
         if reason is not None:
             raise RuntimeError(reason)
@@ -70,6 +77,7 @@ class Bouncer:
             "idle_transaction_timeout = 10\n"
             f"logfile = {self.log}\n"
             f"pidfile = {self.root / 'pgbouncer.pid'}\n"
+            + "".join(f"{key} = {value}\n" for key, value in (settings or {}).items())
         )
         self.ini = ini
         if os.geteuid() == 0:

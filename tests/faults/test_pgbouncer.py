@@ -29,8 +29,7 @@ SERVER_CONNECTIONS = 4
 TRIAL_ENV = {"FAULT_SLEEP": "0.6"}
 
 
-@pytest.fixture
-def bouncer(postgres: Any) -> Iterator[Bouncer]:
+def _start_bouncer(postgres: Any, **settings: str) -> Iterator[Bouncer]:
     reason = unavailable_reason()
     if reason is not None:
         if os.environ.get("ORIONLITE_REQUIRE_PG") == "1":
@@ -38,13 +37,24 @@ def bouncer(postgres: Any) -> Iterator[Bouncer]:
         pytest.skip(f"cannot run PgBouncer: {reason}")
     name = postgres.create()
     server_url = postgres.admin_url.rsplit("/", 1)[0] + "/" + name
-    started = Bouncer(server_url, pool_size=SERVER_CONNECTIONS)
+    started = Bouncer(server_url, pool_size=SERVER_CONNECTIONS, settings=settings)
     try:
         started.start()
         yield started
     finally:
         started.destroy()
         postgres.drop(name)
+
+
+@pytest.fixture
+def bouncer(postgres: Any) -> Iterator[Bouncer]:
+    yield from _start_bouncer(postgres)
+
+
+@pytest.fixture
+def impatient_bouncer(postgres: Any) -> Iterator[Bouncer]:
+    """Closes a client's connection after a second without a query."""
+    yield from _start_bouncer(postgres, client_idle_timeout="1")
 
 
 def _server_url(bouncer: Bouncer, postgres: Any) -> str:
@@ -96,3 +106,23 @@ def test_no_statement_is_prepared_on_the_server_behind_a_pooler(bouncer: Bouncer
             assert prepared.scalar() == 0
     finally:
         storage.close()
+
+
+def test_a_connection_the_pooler_closed_during_a_trial_is_replaced_unnoticed(
+    impatient_bouncer: Bouncer, postgres: Any, tmp_path: Path, bin_path: Path
+) -> None:
+    """No heartbeat during the trial (its interval is longer): the pooler drops the idle
+    client connection, and the result is recorded on a new one, quietly."""
+    lab = Lab(f"{impatient_bouncer.url()}?pgbouncer=true", tmp_path, bin_path)
+    lab.storage = Storage(_server_url(impatient_bouncer, postgres))
+    try:
+        hunt = lab.hunt("--max-trials", "2", "--heartbeat", "60", env={"FAULT_SLEEP": "3"})
+        assert hunt.wait() == 0, hunt.stderr
+        assert_clean_output(hunt)
+        trials = lab.trials()
+    finally:
+        lab.close()
+    for unwanted in ("unreachable", "lease ran out", "Warning", "WARNING"):
+        assert unwanted not in hunt.stderr, hunt.stderr
+    assert [(t.status, t.attempt) for t in trials] == [(TrialStatus.COMPLETED, 1)] * 2
+    assert "client_idle_timeout" in impatient_bouncer.output()
