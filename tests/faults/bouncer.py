@@ -73,8 +73,6 @@ class Bouncer:
             "pool_mode = transaction\n"
             f"default_pool_size = {pool_size}\n"
             f"max_client_conn = {max_client_conn}\n"
-            # What orionlite's own connections time out after when they come directly.
-            "idle_transaction_timeout = 10\n"
             f"logfile = {self.log}\n"
             f"pidfile = {self.root / 'pgbouncer.pid'}\n"
             + "".join(f"{key} = {value}\n" for key, value in (settings or {}).items())

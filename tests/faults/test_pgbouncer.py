@@ -126,3 +126,18 @@ def test_a_connection_the_pooler_closed_during_a_trial_is_replaced_unnoticed(
         assert unwanted not in hunt.stderr, hunt.stderr
     assert [(t.status, t.attempt) for t in trials] == [(TrialStatus.COMPLETED, 1)] * 2
     assert "client_idle_timeout" in impatient_bouncer.output()
+
+
+def test_the_dashboard_reads_through_the_pooler(bouncer: Bouncer) -> None:
+    """Its read-only engine sends no startup options there (PgBouncer 1.18 refuses them)."""
+    from orionlite.storage.readonly import check_readable, readonly_engine
+
+    writer = Storage(f"{bouncer.url()}?pgbouncer=true")
+    writer.list_experiments()  # creates the schema
+    writer.close()
+    engine, display = readonly_engine(f"{bouncer.url()}?pgbouncer=true")
+    try:
+        check_readable(engine, display)
+        assert "pgbouncer" in display  # the URL shown is the one given
+    finally:
+        engine.dispose()
