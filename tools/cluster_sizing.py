@@ -4,10 +4,13 @@ coordination cost per trial doubles (docs/postgresql.md, "Deploying on a cluster
 Hundreds of real worker processes do not fit on a small machine, so each simulated worker
 is a thread with a ``Storage`` of its own (its own connection, as a worker process has)
 making, at the cadence of a real trial, the calls a worker makes on PostgreSQL for a trial
-longer than a second: ``acquire_trial`` (reserve or create, one statement), heartbeats
-through orionlite's own ``Heartbeat`` thread, and ``finish_and_read`` (the result and the
-history's changes, one statement); the trial itself is a sleep. Workers start spread over
-one trial's length, as they drift apart in a real cluster.
+longer than a second: ``acquire_trial`` (reserve or create, one statement),
+``heartbeat`` every --heartbeat-s during the trial, and ``finish_and_read`` (the result and
+the history's changes, one statement); the trial itself is a sleep. The heartbeats are
+made by the worker's own thread between sleeps rather than by a ``Heartbeat`` thread, so
+that the simulation needs one thread per worker. Workers start spread over one trial's
+length, as they drift apart in a real cluster. One Python process simulates them all: on
+2 cores it saturates beyond about 256 workers (--max-workers).
 
 The cost of a trial is the wall time of its calls (heartbeats included), from the worker's
 side: it includes the server's work, the network and the client's own decoding (the
@@ -30,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import sys
 import threading
@@ -46,13 +50,13 @@ from bouncer import Bouncer  # noqa: E402
 from pgcluster import ThrowawayCluster  # noqa: E402
 
 from orionlite.errors import ReservationLostError  # noqa: E402
-from orionlite.heartbeat import Heartbeat, lease_seconds  # noqa: E402
+from orionlite.heartbeat import lease_seconds  # noqa: E402
 from orionlite.records import TrialRecord, TrialStatus  # noqa: E402
 from orionlite.storage import Storage  # noqa: E402
 
 
 class TimedStorage(Storage):
-    """A Storage that adds up the time its heartbeats take (they run on another thread)."""
+    """A Storage that adds up the time its heartbeats take."""
 
     beats_s = 0.0
     beats = 0
@@ -123,7 +127,6 @@ def _worker(
 ) -> None:
     storage = TimedStorage(url)
     lease_s = lease_seconds(args.heartbeat_s)
-    heartbeat = Heartbeat(storage, args.heartbeat_s)
     watermark: Any = 0
     try:
         with storage.keep_connection():
@@ -137,9 +140,12 @@ def _worker(
                 acquire_s = time.perf_counter() - started
                 assert isinstance(trial, TrialRecord), trial
                 beats_s, beats = storage.beats_s, storage.beats
-                lost = heartbeat.hold(trial)
-                time.sleep(args.trial_s)
-                heartbeat.drop(trial)
+                alive = True
+                trial_ends = time.monotonic() + args.trial_s
+                while (left := trial_ends - time.monotonic()) > 0:
+                    time.sleep(min(left, args.heartbeat_s))
+                    if trial_ends - time.monotonic() > 0:
+                        alive = storage.heartbeat(trial, lease_s) and alive
                 started = time.perf_counter()
                 try:
                     _, watermark = storage.finish_and_read(
@@ -158,7 +164,7 @@ def _worker(
                 finish_s = time.perf_counter() - started
                 with lock:
                     ended.append(time.monotonic())
-                if lost.is_set():
+                if not alive:
                     with lock:
                         level.lost += 1
                 if began >= measure_from:
@@ -172,7 +178,6 @@ def _worker(
         with lock:
             level.errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     finally:
-        heartbeat.close()
         storage.close()
 
 
@@ -250,7 +255,7 @@ def main() -> int:
     parser.add_argument("--heartbeat-s", type=float, default=5.0)
     parser.add_argument("--measure-s", type=float, default=30.0, help="per level")
     parser.add_argument("--start", type=int, default=8)
-    parser.add_argument("--max-workers", type=int, default=512)
+    parser.add_argument("--max-workers", type=int, default=256)
     parser.add_argument("--pgbouncer", action="store_true", help="workers go through PgBouncer")
     parser.add_argument("--pool-size", type=int, default=20, help="PgBouncer's server pool")
     parser.add_argument("--json", type=Path, help="also write the levels here")
@@ -261,11 +266,14 @@ def main() -> int:
         "machine; under other load, run every level and read the trend)",
     )
     args = parser.parse_args()
+    # SIGTERM ends the run through the clean-up below (the cluster is deleted).
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
 
-    cluster = ThrowawayCluster(max_connections=args.max_workers + 20).start()
+    cluster = ThrowawayCluster(max_connections=args.max_workers + 20)
     bouncer: Bouncer | None = None
     levels: list[Level] = []
     try:
+        cluster.start()
         url = cluster.create_database("sizing")
         if args.pgbouncer:
             bouncer = Bouncer(url, pool_size=args.pool_size, max_client_conn=args.max_workers + 20)

@@ -26,12 +26,8 @@ PG_IDLE_IN_TRANSACTION_MS = 10_000
 SINGLE_OPTION = "orionlite_single_statement"
 # ?pgbouncer=true: the URL names a pooler in transaction mode (docs/postgresql.md).
 PGBOUNCER_OPTION = "pgbouncer"
-_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True} | {
-    "false": False,
-    "0": False,
-    "no": False,
-    "off": False,
-}
+_BOOLEANS = {word: True for word in ("true", "1", "yes", "on")}
+_BOOLEANS.update({word: False for word in ("false", "0", "no", "off")})
 _PG_BEGIN = f"BEGIN; SET LOCAL idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS}"
 
 
