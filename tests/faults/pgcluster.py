@@ -6,7 +6,8 @@ temporary folder, run it on a free port (TCP on 127.0.0.1, unix socket in the fo
 and delete it at the end. PostgreSQL refuses to run as root, so when we are root the
 server binaries run as the ``postgres`` OS user through ``runuser``.
 
-Used by ``tests/faults`` and by ``tools/chaos.py``; plain module, no pytest import.
+Used by ``tests/faults``, ``tools/chaos.py`` and ``tools/cluster_sizing.py``; plain module, no
+pytest import.
 """
 
 from __future__ import annotations
