@@ -203,7 +203,7 @@ class Storage:
             row = self._run(lambda c: queries.insert_experiment(c, values), write=True)
         except sa.exc.IntegrityError:
             return None
-        return queries.experiment_from_row(row)
+        return queries.experiment_from_row(row) if row is not None else None
 
     def create_branch(
         self, values: dict[str, Any], copied_trials: list[dict[str, Any]]
@@ -214,16 +214,17 @@ class Storage:
         history. None if (name, version) was taken meanwhile.
         """
 
-        def work(connection: sa.Connection) -> sa.Row[Any]:
+        def work(connection: sa.Connection) -> sa.Row[Any] | None:
             row = queries.insert_experiment(connection, values, used=len(copied_trials))
-            queries.insert_copied_trials(connection, row._mapping["id"], copied_trials)
+            if row is not None:
+                queries.insert_copied_trials(connection, row._mapping["id"], copied_trials)
             return row
 
         try:
             row = self._run(work, write=True)
         except sa.exc.IntegrityError:
             return None
-        return queries.experiment_from_row(row)
+        return queries.experiment_from_row(row) if row is not None else None
 
     def get_experiment(self, name: str, version: int | None = None) -> ExperimentRecord | None:
         """The given version, or the newest one."""

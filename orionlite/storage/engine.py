@@ -24,6 +24,11 @@ SQLITE_BUSY_TIMEOUT_S = 0.02
 WRITE_OPTION = "orionlite_write"
 PG_IDLE_IN_TRANSACTION_MS = 10_000
 SINGLE_OPTION = "orionlite_single_statement"
+# ?pgbouncer=true: the URL names a pooler in transaction mode (docs/postgresql.md).
+PGBOUNCER_OPTION = "pgbouncer"
+_BOOLEANS = {word: True for word in ("true", "1", "yes", "on")}
+_BOOLEANS.update({word: False for word in ("false", "0", "no", "off")})
+_PG_BEGIN = f"BEGIN; SET LOCAL idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS}"
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -43,6 +48,7 @@ def make_engine(url: str) -> sa.Engine:
             f"The storage URL {mask_url(url)!r} names an unsupported database.",
             hint="orionlite supports sqlite:/// and postgresql:// URLs.",
         )
+    sa_url, pooled = split_pgbouncer_option(sa_url)
     engine = sa.create_engine(
         sa_url,
         # One connection per storage: its units of work take turns (Storage._connection),
@@ -50,13 +56,15 @@ def make_engine(url: str) -> sa.Engine:
         pool_size=1,
         max_overflow=0,
         pool_recycle=3600,
+        # Nothing session-level (no startup options, no session settings): a pooler in
+        # transaction mode (PgBouncer) hands each transaction to any server connection,
+        # and PgBouncer 1.18 refuses startup options outright. psycopg's server-side
+        # prepared statements are session-level too: off behind such a pooler only, as
+        # they save a third of the server's time per trial (docs/postgresql.md).
         connect_args={
             "connect_timeout": 10,
             "application_name": "orionlite",
-            # Every transaction of ours lasts milliseconds. A worker frozen inside one
-            # (SIGSTOP, a suspended VM) would otherwise keep its row locks, e.g. on a
-            # share of the experiment's budget, until it wakes: the server ends it instead.
-            "options": f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_MS}",
+            **({"prepare_threshold": None} if pooled else {}),
         },
         # The driver never opens transactions by itself: "begin" below does, so that a
         # single statement can run without BEGIN/COMMIT (see single_statement) and
@@ -67,9 +75,29 @@ def make_engine(url: str) -> sa.Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         if not connection.get_execution_options().get(SINGLE_OPTION, False):
-            connection.exec_driver_sql("BEGIN")
+            # Every transaction of ours lasts milliseconds. A worker frozen inside one
+            # (SIGSTOP, a suspended VM) would otherwise keep its row locks, e.g. on a
+            # share of the experiment's budget, until it wakes: the server ends it instead.
+            # Set per transaction (one round trip with BEGIN), never per session.
+            connection.exec_driver_sql(_PG_BEGIN)
 
     return engine
+
+
+def split_pgbouncer_option(sa_url: sa.URL) -> tuple[sa.URL, bool]:
+    """``sa_url`` without orionlite's own ``pgbouncer`` query option (the driver would
+    reject it), and whether it says the server is behind a transaction-mode pooler."""
+    text = sa_url.query.get(PGBOUNCER_OPTION)
+    if text is None:
+        return sa_url, False
+    value = text if isinstance(text, str) else text[-1]
+    if value.lower() not in _BOOLEANS:
+        raise StorageError(
+            f"The storage URL option {PGBOUNCER_OPTION}={value!r} is neither true nor false.",
+            hint=f"Add ?{PGBOUNCER_OPTION}=true to the URL when it names a PgBouncer (or "
+            "another pooler) in transaction mode; leave it out otherwise.",
+        )
+    return sa_url.difference_update_query([PGBOUNCER_OPTION]), _BOOLEANS[value.lower()]
 
 
 def _make_sqlite_engine(sa_url: sa.URL) -> sa.Engine:

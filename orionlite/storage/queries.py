@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from orionlite.objectives import feasible
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
@@ -135,14 +135,31 @@ def experiment_from_row(row: sa.Row[Any]) -> ExperimentRecord:
 
 def insert_experiment(
     connection: sa.Connection, values: dict[str, Any], used: int = 0
-) -> sa.Row[Any]:
+) -> sa.Row[Any] | None:
     """The experiment and the shares of its budget (``storage.budget``), with ``used``
-    slots already taken (a branch's inherited trials)."""
-    statement = experiments.insert().values(created_at=db_now(), **values).returning(*experiments.c)
-    row = connection.execute(statement).one()
+    slots already taken (a branch's inherited trials); None if another worker created
+    (name, version) first.
+
+    Workers that start together all try to create it: a taken name is "do nothing", not
+    a unique violation, which the server would log as an error (DBAs watch that log).
+    """
+    statement: Any = experiments.insert()
+    insert = _ON_CONFLICT.get(connection.dialect.name)
+    if insert is not None:
+        statement = insert(experiments).on_conflict_do_nothing(
+            index_elements=[experiments.c.name, experiments.c.version]
+        )
+    statement = statement.values(created_at=db_now(), **values).returning(*experiments.c)
+    row = connection.execute(statement).first()
+    if row is None:
+        return None
     budget.insert_shares(connection, row.id, row.max_trials, used)
     numbers.create_sequence(connection, row.id, used)
     return row
+
+
+# The dialects whose INSERT takes ON CONFLICT DO NOTHING (others raise IntegrityError).
+_ON_CONFLICT: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def select_experiment(

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from orionlite.errors import OrionliteError, StorageError
+from orionlite.storage.engine import split_pgbouncer_option
 from orionlite.storage.schema import check_revision, current_revision
 from orionlite.storage.urls import is_sqlite, mask_url, normalize_url, resolve_url
 
@@ -47,6 +49,17 @@ def readonly_engine(url: str | None) -> tuple[sa.Engine, str]:
             f"The storage URL {display!r} names an unsupported database.",
             hint="orionlite supports sqlite:/// and postgresql:// URLs.",
         )
+    sa_url, pooled = split_pgbouncer_option(sa_url)
+    # Behind a transaction-mode pooler, which refuses startup options, the reader relies
+    # on sending only reads, and on the pooler's own query_timeout.
+    session: dict[str, Any] = (
+        {"prepare_threshold": None}
+        if pooled
+        else {
+            "options": "-c default_transaction_read_only=on "
+            f"-c statement_timeout={int(READ_TIMEOUT_S * 1000)}"
+        }
+    )
     engine = sa.create_engine(
         sa_url,
         pool_size=2,
@@ -56,8 +69,7 @@ def readonly_engine(url: str | None) -> tuple[sa.Engine, str]:
         connect_args={
             "connect_timeout": 10,
             "application_name": "orionlite-dashboard",
-            "options": "-c default_transaction_read_only=on "
-            f"-c statement_timeout={int(READ_TIMEOUT_S * 1000)}",
+            **session,
         },
     )
     return engine, display

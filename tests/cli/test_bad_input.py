@@ -114,3 +114,13 @@ def test_joining_with_another_space_shows_the_difference_and_keeps_data(sqlite_c
     record = storage.get_experiment("exp")
     assert record is not None and len(storage.trials(record.id)) == 2
     storage.close()
+
+
+def test_a_bad_pgbouncer_option_is_one_paragraph(sqlite_cli) -> None:
+    url = "postgresql://orion:s3cret@127.0.0.1:1/db?pgbouncer=maybe"
+    result = sqlite_cli.run("orionlite", "status", "--storage", url, timeout=60)
+    assert result.returncode != 0
+    assert "pgbouncer='maybe' is neither true nor false" in result.stderr
+    assert "?pgbouncer=true" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr

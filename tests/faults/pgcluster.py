@@ -6,7 +6,8 @@ temporary folder, run it on a free port (TCP on 127.0.0.1, unix socket in the fo
 and delete it at the end. PostgreSQL refuses to run as root, so when we are root the
 server binaries run as the ``postgres`` OS user through ``runuser``.
 
-Used by ``tests/faults`` and by ``tools/chaos.py``; plain module, no pytest import.
+Used by ``tests/faults``, ``tools/chaos.py`` and ``tools/cluster_sizing.py``; plain module, no
+pytest import.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def free_port() -> int:
 class ThrowawayCluster:
     """initdb + pg_ctl on a private folder and port; ``url()`` for orionlite."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = 200) -> None:
+        self.max_connections = max_connections
         reason = unavailable_reason()
         if reason is not None:
             raise RuntimeError(reason)
@@ -120,7 +122,7 @@ class ThrowawayCluster:
             )
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c max_connections=200 -c shared_buffers=32MB"
+            f"-c max_connections={self.max_connections} -c shared_buffers=32MB"
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-o", options, "start")
         self.running = True

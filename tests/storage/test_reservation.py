@@ -206,20 +206,27 @@ def test_storage_pickles_as_its_url(storage: Storage, new_experiment: Callable[.
 
 
 def test_postgresql_sessions_cannot_hold_locks_while_idle_in_a_transaction(postgres) -> None:
-    """A worker frozen mid-transaction must not block the others beyond a few seconds."""
+    """A worker frozen mid-transaction must not block the others beyond a few seconds.
+    The limit is set per transaction, never per session: a pooler in transaction mode
+    (PgBouncer) may run the next transaction on another server connection."""
     import sqlalchemy as sa
 
-    from orionlite.storage.engine import PG_IDLE_IN_TRANSACTION_MS
+    from orionlite.storage.engine import PG_IDLE_IN_TRANSACTION_MS, transaction
 
     name = postgres.create()
     storage = Storage(postgres.admin_url.rsplit("/", 1)[0] + "/" + name)
+    setting = sa.text("SELECT setting FROM pg_settings WHERE name = :n")
+    parameters = {"n": "idle_in_transaction_session_timeout"}
     try:
         with storage.engine.connect() as connection:
-            setting = connection.execute(
-                sa.text("SELECT setting FROM pg_settings WHERE name = :n"),
-                {"n": "idle_in_transaction_session_timeout"},
-            ).scalar()
-        assert int(setting) == PG_IDLE_IN_TRANSACTION_MS > 0
+            with transaction(connection, write=True):
+                inside = connection.execute(setting, parameters).scalar()
+            # On the driver: SQLAlchemy would begin a transaction of ours around it.
+            driver = connection.connection.dbapi_connection
+            assert driver is not None
+            (outside,) = driver.execute(str(setting).replace(":n", "%(n)s"), parameters).fetchone()
+        assert int(inside) == PG_IDLE_IN_TRANSACTION_MS > 0
+        assert int(outside) == 0  # the server's default: nothing stays on the session
     finally:
         storage.close()
         postgres.drop(name)
