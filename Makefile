@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# Tests exercise the optional extras too (plots, pandas, Dask, the dashboard), so they run
-# instead of skipping.
-EXTRAS := test,plot,pandas,dask,dashboard
+# Tests exercise the optional extras too (plots, pandas, Dask, the dashboard, MySQL), so
+# they run instead of skipping.
+EXTRAS := test,plot,pandas,dask,dashboard,mysql
 LINTED := orionlite tests migrations tools benchmarks examples
 
 .PHONY: install test lint format demo clean docs chaos bench-quality bench bench-dashboard bench-early-stop

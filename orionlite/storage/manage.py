@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from orionlite.errors import BudgetSpentError, DuplicateTrialError, TrialsNotRequeueableError
 from orionlite.records import TrialStatus
 from orionlite.storage import budget, numbers
+from orionlite.storage.queries import inserted_id
 from orionlite.storage.sqlfunctions import change_seq, db_now
 from orionlite.storage.tables import experiments, trials
 
@@ -131,9 +132,8 @@ def enqueue(
             "The experiment's max-trials is reached: an inserted trial would exceed it.",
             hint="Raise it first: orionlite set -n NAME --max-trials N",
         )
-    row = connection.execute(
-        trials.insert()
-        .values(
+    inserted = connection.execute(
+        trials.insert().values(
             experiment_id=experiment_id,
             params=params,
             params_hash=params_hash,
@@ -143,9 +143,8 @@ def enqueue(
             created_at=db_now(),
             change_seq=change_seq(),
         )
-        .returning(trials.c.id)
-    ).one()
-    return int(row.id)
+    )
+    return inserted_id(inserted)
 
 
 def live_reservations(connection: sa.Connection, experiment_ids: list[int]) -> list[int]:

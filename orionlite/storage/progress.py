@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from orionlite.records import TrialStatus
 from orionlite.storage.engine import Prepared
@@ -62,19 +62,26 @@ def insert_points(
     )
     if not points:
         return True
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(trial_progress)
-        .values(
-            trial_id=trial_id,
-            attempt=attempt,
-            experiment_id=experiment_id,
-            step=sa.bindparam("p_step", type_=sa.Integer),
-            value=sa.bindparam("p_value", type_=sa.Float),
-            recorded_at=db_now(),
+    values = {
+        "trial_id": trial_id,
+        "attempt": attempt,
+        "experiment_id": experiment_id,
+        "step": sa.bindparam("p_step", type_=sa.Integer),
+        "value": sa.bindparam("p_value", type_=sa.Float),
+        "recorded_at": db_now(),
+    }
+    statement: sa.Insert
+    name = connection.dialect.name
+    if name in ("mysql", "mariadb"):  # no ON CONFLICT: a no-op update of the same row
+        insert = mysql.insert(trial_progress).values(values)
+        statement = insert.on_duplicate_key_update(step=insert.inserted.step)
+    else:
+        dialect = postgresql if name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(trial_progress)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["trial_id", "attempt", "step"])
         )
-        .on_conflict_do_nothing(index_elements=["trial_id", "attempt", "step"])
-    )
     connection.execute(statement, [{"p_step": step, "p_value": value} for step, value in points])
     return True
 

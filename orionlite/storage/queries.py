@@ -133,13 +133,22 @@ def experiment_from_row(row: sa.Row[Any]) -> ExperimentRecord:
     )
 
 
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The id of the row an INSERT of one row made (no RETURNING: MySQL has none)."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def insert_experiment(
     connection: sa.Connection, values: dict[str, Any], used: int = 0
 ) -> sa.Row[Any]:
     """The experiment and the shares of its budget (``storage.budget``), with ``used``
     slots already taken (a branch's inherited trials)."""
-    statement = experiments.insert().values(created_at=db_now(), **values).returning(*experiments.c)
-    row = connection.execute(statement).one()
+    # No RETURNING: MySQL has none (MariaDB has it for INSERT only).
+    inserted = connection.execute(experiments.insert().values(created_at=db_now(), **values))
+    experiment_id = inserted_id(inserted)
+    row = connection.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).one()
     budget.insert_shares(connection, row.id, row.max_trials, used)
     numbers.create_sequence(connection, row.id, used)
     return row
@@ -188,16 +197,15 @@ def changed_trials_statement(dialect: str, *leading: sa.ColumnElement[Any]) -> s
     trip: ``(SELECT watermark) LEFT JOIN trials``, which yields one row of nulls when
     nothing changed. ``leading`` columns come first (see ``reservation.finish_and_read``).
     """
+    experiment_id = sa.bindparam("experiment_id", type_=sa.Integer)
     watermark = sa.select(
-        read_horizon().label("horizon"), read_in_progress().label("in_progress")
+        read_horizon(experiment_id).label("horizon"), read_in_progress().label("in_progress")
     ).subquery("h")
     since = trials.c.change_seq >= sa.bindparam("since", type_=sa.BigInteger)
     if dialect == "postgresql":
         unseen = sa.bindparam("unseen", type_=postgresql.ARRAY(sa.BigInteger()))
         since = sa.or_(since, trials.c.change_seq == sa.any_(unseen))
-    changed = sa.and_(
-        trials.c.experiment_id == sa.bindparam("experiment_id", type_=sa.Integer), since
-    )
+    changed = sa.and_(trials.c.experiment_id == experiment_id, since)
     columns = (*leading, watermark.c.horizon, watermark.c.in_progress, *_HISTORY_COLUMNS)
     return sa.select(*columns).select_from(watermark.outerjoin(trials, changed))
 
@@ -229,7 +237,7 @@ def changes_from_rows(
 # Planned per call: "change_seq >= :since" is a short range only if since is recent.
 _CHANGED_TRIALS = {
     dialect: Prepared(changed_trials_statement(dialect), plan_per_call=True)
-    for dialect in ("sqlite", "postgresql")
+    for dialect in ("sqlite", "postgresql", "mysql")
 }
 
 

@@ -7,6 +7,8 @@ itself is imported only by ``orionlite db upgrade``. A new, empty database is cr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +33,8 @@ KNOWN_REVISIONS = (
     "0006_objectives",
 )
 _INIT_LOCK_KEY = 0x6F72696F6E  # "orion": PostgreSQL advisory lock serialising creation
+_INIT_LOCK_NAME = "orionlite_schema"  # MySQL's named lock, for the same
+_INIT_LOCK_WAIT_S = 60
 
 version_table = sa.Table(
     "alembic_version",
@@ -71,10 +75,29 @@ def check_revision(revision: str | None, display_url: str) -> None:
     )
 
 
+@contextmanager
+def _schema_lock(connection: sa.Connection) -> Iterator[None]:
+    """Serialise creations and upgrades of the schema: many workers start together. On
+    MySQL a named lock of the session, because DDL there commits the transaction;
+    SQLite's write lock (``transaction(write=True)``) needs nothing more."""
+    name = connection.dialect.name
+    if name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_INIT_LOCK_KEY)))
+    elif name in ("mysql", "mariadb"):
+        connection.execute(sa.select(sa.func.get_lock(_INIT_LOCK_NAME, _INIT_LOCK_WAIT_S)))
+    try:
+        yield
+    finally:
+        if name in ("mysql", "mariadb"):
+            connection.execute(sa.select(sa.func.release_lock(_INIT_LOCK_NAME)))
+
+
 def _create_at_head(engine: sa.Engine) -> str | None:
-    with engine.connect() as connection, transaction(connection, write=True):
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_INIT_LOCK_KEY)))
+    with (
+        engine.connect() as connection,
+        transaction(connection, write=True),
+        _schema_lock(connection),
+    ):
         revision = current_revision(connection)
         if revision is not None:  # another worker created it while we waited
             return revision
@@ -118,9 +141,7 @@ def upgrade(engine: sa.Engine, url: str) -> tuple[str | None, str]:
     with engine.connect() as connection:
         before = current_revision(connection)
     config = alembic_config(url)
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_INIT_LOCK_KEY)))
+    with engine.begin() as connection, _schema_lock(connection):
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     with engine.connect() as connection:

@@ -18,6 +18,12 @@ import pytest
 from dashboard_helpers import Dashboard, chromium_path
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The dashboard reads SQLite and PostgreSQL only (docs/mysql.md)."""
+    return str(request.param)
+
+
 @pytest.fixture
 def start_dashboard(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Starts dashboards in the test's folder, with its ``cli`` (both backends) or else

@@ -1,0 +1,57 @@
+"""PostgreSQL: row locks with ``SKIP LOCKED``, and data-modifying CTEs that make each unit
+of the worker's hot path one statement; see ``reservation`` and ``budget``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from orionlite.records import TrialStatus
+from orionlite.storage import reservation
+from orionlite.storage.backends.base import Acquired, Backend, Finishing
+
+
+class PostgresqlBackend(Backend):
+    name = "postgresql"
+    snapshot_watermarks = True
+    finishes_and_reads = True
+
+    def reserve(
+        self, connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
+    ) -> tuple[Any, ...] | None:
+        return reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
+
+    def acquire(
+        self,
+        connection: sa.Connection,
+        new_trial: dict[str, Any],
+        finishing: Finishing | None = None,
+    ) -> Acquired:
+        return reservation.acquire_postgresql(connection, new_trial, finishing)
+
+    def finish_is_one_statement(self, status: TrialStatus) -> bool:
+        return True  # a broken trial's slot is given back by a CTE of the same statement
+
+    def finish(
+        self,
+        connection: sa.Connection,
+        trial: tuple[int, int, int],
+        status: TrialStatus,
+        values: dict[str, Any],
+    ) -> bool:
+        trial_id, attempt, _ = trial
+        return reservation.finish(connection, trial_id, attempt, status, values)
+
+    def finish_and_read(
+        self,
+        connection: sa.Connection,
+        trial: tuple[int, int, int],
+        status: TrialStatus,
+        values: dict[str, Any],
+        since: Any,
+    ) -> tuple[bool, list[Any], Any]:
+        return reservation.finish_and_read_postgresql(connection, trial, status, values, since)
+
+
+POSTGRESQL = PostgresqlBackend()
