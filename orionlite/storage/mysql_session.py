@@ -11,6 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from orionlite.errors import StorageError
+
 # A transaction of ours lasts milliseconds; a lock wait this long means a stuck worker,
 # and the error (1205) is retried like a deadlock.
 LOCK_WAIT_TIMEOUT_S = 10
@@ -51,6 +53,13 @@ def error_code(exc: BaseException) -> int | None:
 def make_mysql_engine(sa_url: sa.URL, single_option: str) -> sa.Engine:
     """One connection per storage, as on PostgreSQL (see ``engine.make_engine``); no
     ``BEGIN`` for a connection whose ``single_option`` is set (``engine.single_statement``)."""
+    try:
+        import pymysql  # noqa: F401
+    except ImportError as exc:
+        raise StorageError(
+            "MySQL and MariaDB storage needs the PyMySQL driver, which is not installed.",
+            hint="Install it with: pip install 'orionlite[mysql]'",
+        ) from exc
     engine = sa.create_engine(
         sa_url,
         pool_size=1,
