@@ -187,6 +187,14 @@ class Prepared:
         compiled = self._compiled(connection.dialect)
         return compiled.execute(connection, compiled.arguments(params))
 
+    def run_write(self, connection: sa.Connection, params: dict[str, Any]) -> tuple[int, int]:
+        """Run a statement that returns no rows: (rows it matched, the id an INSERT
+        made), the cursor's ``rowcount`` and ``lastrowid``."""
+        compiled = self._compiled(connection.dialect)
+        compiled.execute(connection, compiled.arguments(params))
+        cursor = connection.info[_CURSOR][1]
+        return cursor.rowcount, cursor.lastrowid
+
     def bind(self, connection: sa.Connection, params: dict[str, Any]) -> Bound:
         """The statement with ``params`` converted for ``connection``'s driver, to run
         later: see :func:`immediate_transaction`."""
@@ -260,7 +268,7 @@ class _Compiled:
         )
         self.json_binder = _json_binder(not self.native)
         # The RETURNING columns of INSERT/UPDATE, the selected ones of a SELECT.
-        columns = statement.exported_columns  # type: ignore[attr-defined]
+        columns = getattr(statement, "exported_columns", ())  # none for a text() statement
         self.json_columns = tuple(
             i for i, column in enumerate(columns) if isinstance(column.type, sa.JSON)
         )

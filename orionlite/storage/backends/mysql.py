@@ -9,18 +9,22 @@ number (``MAX + 1``) and the budget (the first share with room): each is read af
 lock, so it includes the previous holder's committed writes. No sequence is used, so
 MySQL 8 needs nothing that MariaDB has and it lacks (docs/mysql.md).
 
+Every statement is compiled once and run on the driver's cursor (``engine.Prepared``):
+the experiment's lock is held while they run, so the Python between them counts too.
 Connection settings and error codes are in ``storage.mysql_session``.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
 
 from orionlite.records import TrialStatus
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
-from orionlite.storage.queries import RECORD_COLUMNS, inserted_id
+from orionlite.storage.engine import Prepared
+from orionlite.storage.queries import RECORD_COLUMNS
 from orionlite.storage.sqlfunctions import change_seq, db_now
 from orionlite.storage.tables import UNFINISHED_STATUS_SQL, budget_shares, experiments, trials
 
@@ -131,9 +135,10 @@ _OWNED = sa.and_(
 )
 
 
-def _finish_statement(columns: tuple[str, ...]) -> sa.Update:
+@functools.lru_cache(maxsize=64)
+def _finish_statement(columns: tuple[str, ...]) -> Prepared:
     """The token-guarded end of a reservation, for one set of recorded columns."""
-    return (
+    return Prepared(
         trials.update()
         .where(_OWNED)
         .values(
@@ -146,25 +151,38 @@ def _finish_statement(columns: tuple[str, ...]) -> sa.Update:
     )
 
 
+_LOCK = Prepared(_LOCK_EXPERIMENT)
+_SET_SEQ = Prepared(_SET_CHANGE_SEQ)
+_CANDIDATE_PREPARED = Prepared(_CANDIDATE)
+_RESERVE_PREPARED = Prepared(_RESERVE)
+_RECORD_PREPARED = Prepared(_RECORD)
+_CREATION_PREPARED = Prepared(_CREATION)
+_INSERT_PREPARED = Prepared(_INSERT)
+_TAKE_SLOT_PREPARED = Prepared(_TAKE_SLOT)
+_SHARE_IN_USE_PREPARED = Prepared(_SHARE_IN_USE)
+_GIVE_BACK_SLOT_PREPARED = Prepared(_GIVE_BACK_SLOT)
+
+
 def lock_experiment(connection: sa.Connection, experiment_id: int) -> None:
     """Take the experiment's turn to write trials (held until commit), and set the marker
     its writes carry."""
     parameters = {"p_experiment_id": experiment_id}
-    connection.execute(_LOCK_EXPERIMENT, parameters)
-    connection.execute(_SET_CHANGE_SEQ, parameters)
+    _LOCK.run(connection, parameters)
+    _SET_SEQ.run_write(connection, parameters)
 
 
 def _reserve(
     connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
 ) -> tuple[Any, ...] | None:
     """Under the experiment's lock: reserve its oldest reservable trial, or None."""
-    candidate = connection.execute(_CANDIDATE, {"p_experiment_id": experiment_id}).scalar()
-    if candidate is None:
+    rows = _CANDIDATE_PREPARED.run(connection, {"p_experiment_id": experiment_id})
+    if not rows:
         return None
+    candidate = rows[0][0]
     parameters = {"p_trial_id": candidate, "p_worker_id": worker_id, "p_lease_s": lease_s}
-    if connection.execute(_RESERVE, parameters).rowcount != 1:
+    if _RESERVE_PREPARED.run_write(connection, parameters)[0] != 1:
         return None
-    return tuple(connection.execute(_RECORD, {"p_trial_id": candidate}).one())
+    return _RECORD_PREPARED.run(connection, {"p_trial_id": candidate})[0]
 
 
 def _finish(
@@ -178,13 +196,13 @@ def _finish(
     parameters = {"p_trial_id": trial_id, "p_attempt": attempt, "p_status": status.value}
     parameters.update({f"v_{name}": value for name, value in values.items()})
     statement = _finish_statement(tuple(sorted(values)))
-    if connection.execute(statement, parameters).rowcount != 1:
+    if statement.run_write(connection, parameters)[0] != 1:
         return False
     if status is TrialStatus.BROKEN:
         experiment = {"p_experiment_id": experiment_id}
-        share = connection.execute(_SHARE_IN_USE, experiment).scalar()
-        if share is not None:
-            connection.execute(_GIVE_BACK_SLOT, {**experiment, "p_share": share})
+        rows = _SHARE_IN_USE_PREPARED.run(connection, experiment)
+        if rows:
+            _GIVE_BACK_SLOT_PREPARED.run_write(connection, {**experiment, "p_share": rows[0][0]})
     return True
 
 
@@ -218,19 +236,16 @@ class MysqlBackend(Backend):
         row = _reserve(connection, experiment_id, worker_id, lease_s)
         if row is not None:
             return "reserved", row, finished
-        share, exists, number = connection.execute(_CREATION, new_trial).one()
+        ((share, exists, number),) = _CREATION_PREPARED.run(connection, new_trial)
         if share is None:
             return "budget_spent", None, finished
         if exists:
             return "duplicate", None, finished
-        inserted = connection.execute(_INSERT, {**new_trial, "p_number": number})
-        trial_id = inserted_id(inserted)
-        connection.execute(_TAKE_SLOT, {"p_experiment_id": experiment_id, "p_share": share})
-        return (
-            "created",
-            tuple(connection.execute(_RECORD, {"p_trial_id": trial_id}).one()),
-            finished,
-        )
+        _, trial_id = _INSERT_PREPARED.run_write(connection, {**new_trial, "p_number": number})
+        slot = {"p_experiment_id": experiment_id, "p_share": share}
+        _TAKE_SLOT_PREPARED.run_write(connection, slot)
+        row = _RECORD_PREPARED.run(connection, {"p_trial_id": trial_id})[0]
+        return "created", row, finished
 
     def finish_is_one_statement(self, status: TrialStatus) -> bool:
         return False
