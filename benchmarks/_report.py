@@ -87,7 +87,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{vs_peer:.1f}x" if vs_peer else "n/a",
         )
         errors = row["orionlite"]["errors"]
-        add(f"MariaDB/MySQL, {row['workers']} workers: errors", errors, "0", errors == 0, str(errors))
+        add(
+            f"MariaDB/MySQL, {row['workers']} workers: errors",
+            errors,
+            "0",
+            errors == 0,
+            str(errors),
+        )
     for backend, data in results.get("growth", {}).items():
         mine = data["orionlite"]
         if "ratio_median" not in mine:

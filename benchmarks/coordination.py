@@ -200,7 +200,9 @@ def _mysql_throughput(sizes: Sizes, driver: str) -> list[dict[str, Any]]:
     """orionlite against Optuna's RDB storage on the same MariaDB/MySQL server, at the
     largest worker count only (the floor of issue 25); no bare loop."""
     workers = max(sizes.workers)
-    mine = [run_orionlite("mysql", workers, sizes.trials, driver) for _ in range(sizes.rounds_at_max)]
+    mine = [
+        run_orionlite("mysql", workers, sizes.trials, driver) for _ in range(sizes.rounds_at_max)
+    ]
     peer = run_optuna("mysql", workers, sizes.optuna_trials)
     row = {"workers": workers, "orionlite": _median_run(mine), "optuna": peer}
     log(
