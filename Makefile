@@ -38,8 +38,9 @@ demo: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python tools/gen_cli_docs.py > docs/cli.md
 
-# Fault injection: 8 workers, 300 trials, random SIGKILLs, a PostgreSQL crash-restart
-# (throwaway cluster, never the shared server); fails unless nothing was lost or doubled.
+# Fault injection: 8 workers, 300 trials, random SIGKILLs, a PostgreSQL and a MariaDB
+# crash-restart (throwaway servers, never the shared ones); fails unless nothing was lost
+# or doubled.
 chaos: $(STAMP)
 	$(BIN)/python tools/chaos.py
 
