@@ -208,7 +208,13 @@ class Storage:
     def create_experiment(self, values: dict[str, Any]) -> ExperimentRecord | None:
         """Insert an experiment; None if (name, version) was taken meanwhile."""
         try:
-            row = self._run(lambda c: queries.insert_experiment(c, values), write=True)
+
+            def work(connection: sa.Connection) -> sa.Row[Any]:
+                row = queries.insert_experiment(connection, values)
+                self.backend.experiment_created(connection, row._mapping["id"], 0)
+                return row
+
+            row = self._run(work, write=True)
         except sa.exc.IntegrityError:
             return None
         return queries.experiment_from_row(row)
@@ -224,6 +230,7 @@ class Storage:
 
         def work(connection: sa.Connection) -> sa.Row[Any]:
             row = queries.insert_experiment(connection, values, used=len(copied_trials))
+            self.backend.experiment_created(connection, row._mapping["id"], len(copied_trials))
             self.backend.lock_experiment(connection, row._mapping["id"])
             queries.insert_copied_trials(connection, row._mapping["id"], copied_trials)
             return row
@@ -448,7 +455,13 @@ class Storage:
     def enqueue_trial(self, experiment_id: int, params: dict[str, Any], params_hash: str) -> int:
         def work(connection: sa.Connection) -> int:
             self.backend.lock_experiment(connection, experiment_id)
-            return manage.enqueue(connection, experiment_id, params, params_hash)
+            return manage.enqueue(
+                connection,
+                experiment_id,
+                params,
+                params_hash,
+                lambda: self.backend.take_number(connection, experiment_id),
+            )
 
         return self._run(work, write=True)
 
@@ -468,7 +481,9 @@ class Storage:
                     hint="Stop those hunt workers first (Ctrl-C), or delete anyway with "
                     "--force: their results will then be refused.",
                 )
-            return manage.delete_experiments(connection, experiment_ids)
+            deleted = manage.delete_experiments(connection, experiment_ids)
+            self.backend.experiments_deleted(connection, experiment_ids)
+            return deleted
 
         return self._run(work, write=True)
 

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 
 from orionlite.objectives import feasible
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
-from orionlite.storage import budget, numbers
+from orionlite.storage import budget
 from orionlite.storage.engine import Prepared
 from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress
 from orionlite.storage.tables import experiments, trials
@@ -150,7 +150,6 @@ def insert_experiment(
     experiment_id = inserted_id(inserted)
     row = connection.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).one()
     budget.insert_shares(connection, row.id, row.max_trials, used)
-    numbers.create_sequence(connection, row.id, used)
     return row
 
 

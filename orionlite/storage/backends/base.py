@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from orionlite.records import TrialStatus
+from orionlite.storage import numbers
 
 # (outcome, row, finished): see ``Backend.acquire``.
 Acquired = tuple[str, tuple[Any, ...] | None, bool | None]
@@ -31,6 +32,21 @@ class Backend:
 
     def is_sqlite(self) -> bool:
         return False
+
+    def experiment_created(self, connection: sa.Connection, experiment_id: int, used: int) -> None:
+        """Run in the transaction that created the experiment, its trials numbered up to
+        ``used`` (a branch's inherited ones)."""
+
+    def experiments_deleted(self, connection: sa.Connection, experiment_ids: list[int]) -> None:
+        """Run in the transaction that deleted the experiments."""
+
+    def take_number(self, connection: sa.Connection, experiment_id: int) -> int:
+        """The number of a trial inserted by hand: ``MAX + 1`` of the experiment's, exact
+        under a write lock (SQLite) or the experiment's turn (MySQL)."""
+        first_free = connection.execute(
+            sa.select(numbers.next_number_sqlite(sa.literal(experiment_id)))
+        )
+        return int(first_free.scalar_one())
 
     def lock_experiment(self, connection: sa.Connection, experiment_id: int) -> None:
         """Run first in a transaction that writes the experiment's trials: where writers

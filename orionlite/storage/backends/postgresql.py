@@ -10,12 +10,37 @@ import sqlalchemy as sa
 from orionlite.records import TrialStatus
 from orionlite.storage import reservation
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
+from orionlite.storage.numbers import SEQUENCE_PREFIX
 
 
 class PostgresqlBackend(Backend):
     name = "postgresql"
     snapshot_watermarks = True
     finishes_and_reads = True
+
+    def experiment_created(self, connection: sa.Connection, experiment_id: int, used: int) -> None:
+        # The experiment's trial numbers: a sequence of its own, so no creation waits for
+        # another's commit (storage.numbers).
+        connection.execute(
+            sa.text(
+                f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE_PREFIX}{int(experiment_id)} "
+                f"MINVALUE 1 START {int(used) + 1}"
+            )
+        )
+
+    def experiments_deleted(self, connection: sa.Connection, experiment_ids: list[int]) -> None:
+        for experiment_id in experiment_ids:
+            connection.execute(
+                sa.text(f"DROP SEQUENCE IF EXISTS {SEQUENCE_PREFIX}{int(experiment_id)}")
+            )
+
+    def take_number(self, connection: sa.Connection, experiment_id: int) -> int:
+        return int(
+            connection.execute(
+                sa.text("SELECT nextval(to_regclass(:name))"),
+                {"name": SEQUENCE_PREFIX + str(experiment_id)},
+            ).scalar_one()
+        )
 
     def reserve(
         self, connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
