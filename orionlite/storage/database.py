@@ -507,7 +507,10 @@ class Storage:
         """Store a batch of (step, value) under the trial's fencing token; False if the
         token no longer matches (nothing stored)."""
         return self._run(
-            lambda c: progress.insert_points(c, trial.id, trial.attempt, points), write=True
+            lambda c: progress.insert_points(
+                c, trial.id, trial.attempt, points, self.backend.insert_new
+            ),
+            write=True,
         )
 
     def values_at_steps(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from orionlite.records import TrialStatus
 from orionlite.storage import numbers
@@ -47,6 +48,11 @@ class Backend:
             sa.select(numbers.next_number_sqlite(sa.literal(experiment_id)))
         )
         return int(first_free.scalar_one())
+
+    def insert_new(self, table: sa.Table, values: dict[str, Any]) -> sa.Insert:
+        """An INSERT of ``values`` that leaves a row with the same primary key alone."""
+        key = [column.name for column in table.primary_key.columns]
+        return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
 
     def lock_experiment(self, connection: sa.Connection, experiment_id: int) -> None:
         """Run first in a transaction that writes the experiment's trials: where writers

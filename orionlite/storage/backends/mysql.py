@@ -20,6 +20,7 @@ import functools
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from orionlite.records import TrialStatus
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
@@ -212,6 +213,12 @@ class MysqlBackend(Backend):
 
     def lock_experiment(self, connection: sa.Connection, experiment_id: int) -> None:
         lock_experiment(connection, experiment_id)
+
+    def insert_new(self, table: sa.Table, values: dict[str, Any]) -> sa.Insert:
+        # No ON CONFLICT DO NOTHING: a duplicate key "updates" a key column to itself.
+        insert = mysql.insert(table).values(values)
+        key = next(iter(table.primary_key.columns)).name
+        return insert.on_duplicate_key_update({key: insert.inserted[key]})
 
     def reserve(
         self, connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float

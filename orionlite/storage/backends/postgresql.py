@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from orionlite.records import TrialStatus
 from orionlite.storage import reservation
@@ -33,6 +34,10 @@ class PostgresqlBackend(Backend):
             connection.execute(
                 sa.text(f"DROP SEQUENCE IF EXISTS {SEQUENCE_PREFIX}{int(experiment_id)}")
             )
+
+    def insert_new(self, table: sa.Table, values: dict[str, Any]) -> sa.Insert:
+        key = [column.name for column in table.primary_key.columns]
+        return postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
 
     def take_number(self, connection: sa.Connection, experiment_id: int) -> int:
         return int(
