@@ -102,7 +102,9 @@ class Storage:
             engine = make_engine(self.url)
             sa.event.listen(engine, "connect", self._connected)
             try:
-                self._retry.run(lambda: ensure_schema(engine, self.display_url))
+                self._retry.run(
+                    lambda: ensure_schema(engine, self.display_url, self.backend.schema_lock)
+                )
             except DatabaseUnreachableError as exc:
                 engine.dispose()
                 if self.backend.is_sqlite():

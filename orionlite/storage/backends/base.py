@@ -3,6 +3,8 @@ transactions differ between databases. Everything else is written once, in Core.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,6 +50,12 @@ class Backend:
             sa.select(numbers.next_number_sqlite(sa.literal(experiment_id)))
         )
         return int(first_free.scalar_one())
+
+    @contextmanager
+    def schema_lock(self, connection: sa.Connection) -> Iterator[None]:
+        """Held while the schema is created or upgraded; SQLite's write transaction
+        (``BEGIN IMMEDIATE``) is lock enough."""
+        yield
 
     def insert_new(self, table: sa.Table, values: dict[str, Any]) -> sa.Insert:
         """An INSERT of ``values`` that leaves a row with the same primary key alone."""

@@ -17,6 +17,8 @@ Connection settings and error codes are in ``storage.mysql_session``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -207,12 +209,25 @@ def _finish(
     return True
 
 
+_SCHEMA_LOCK = "orionlite_schema"
+_SCHEMA_LOCK_WAIT_S = 60
+
+
 class MysqlBackend(Backend):
     name = "mysql"
     acquire_is_one_statement = False
 
     def lock_experiment(self, connection: sa.Connection, experiment_id: int) -> None:
         lock_experiment(connection, experiment_id)
+
+    @contextmanager
+    def schema_lock(self, connection: sa.Connection) -> Iterator[None]:
+        # A named lock of the session: DDL commits the transaction on MySQL.
+        connection.execute(sa.select(sa.func.get_lock(_SCHEMA_LOCK, _SCHEMA_LOCK_WAIT_S)))
+        try:
+            yield
+        finally:
+            connection.execute(sa.select(sa.func.release_lock(_SCHEMA_LOCK)))
 
     def insert_new(self, table: sa.Table, values: dict[str, Any]) -> sa.Insert:
         # No ON CONFLICT DO NOTHING: a duplicate key "updates" a key column to itself.

@@ -3,6 +3,8 @@ of the worker's hot path one statement; see ``reservation`` and ``budget``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +14,10 @@ from orionlite.records import TrialStatus
 from orionlite.storage import reservation
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
 from orionlite.storage.numbers import SEQUENCE_PREFIX
+
+# "orion": the advisory lock, held to the end of the transaction, that serialises creations
+# and upgrades of the schema.
+_SCHEMA_LOCK_KEY = 0x6F72696F6E
 
 
 class PostgresqlBackend(Backend):
@@ -34,6 +40,11 @@ class PostgresqlBackend(Backend):
             connection.execute(
                 sa.text(f"DROP SEQUENCE IF EXISTS {SEQUENCE_PREFIX}{int(experiment_id)}")
             )
+
+    @contextmanager
+    def schema_lock(self, connection: sa.Connection) -> Iterator[None]:
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+        yield
 
     def insert_new(self, table: sa.Table, values: dict[str, Any]) -> sa.Insert:
         key = [column.name for column in table.primary_key.columns]
