@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# Tests exercise the optional extras too (plots, pandas, Dask, the dashboard), so they run
-# instead of skipping.
-EXTRAS := test,plot,pandas,dask,dashboard
+# Tests exercise the optional extras too (plots, pandas, Dask, the dashboard, MySQL), so
+# they run instead of skipping.
+EXTRAS := test,plot,pandas,dask,dashboard,mysql
 LINTED := orionlite tests migrations tools benchmarks examples
 
 .PHONY: install test lint format demo clean docs chaos bench-quality bench bench-dashboard bench-early-stop
@@ -42,8 +42,9 @@ demo: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python tools/gen_cli_docs.py > docs/cli.md
 
-# Fault injection: 8 workers, 300 trials, random SIGKILLs, a PostgreSQL crash-restart
-# (throwaway cluster, never the shared server); fails unless nothing was lost or doubled.
+# Fault injection: 8 workers, 300 trials, random SIGKILLs, a PostgreSQL and a MariaDB
+# crash-restart (throwaway servers, never the shared ones); fails unless nothing was lost
+# or doubled.
 chaos: $(STAMP)
 	$(BIN)/python tools/chaos.py
 

@@ -26,6 +26,10 @@ from typing import Any
 PG_ADMIN_URL = os.environ.get(
     "ORIONLITE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+# MariaDB/MySQL: both tools on the same server, each in a database of its own.
+MYSQL_ADMIN_URL = os.environ.get(
+    "ORIONLITE_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
 # Only databases with this prefix are ever created or dropped by the benchmarks.
 PG_PREFIX = "orionlite_bench_"
 # Trials of a throwaway experiment (study) that each worker runs before the clock starts,
@@ -89,6 +93,50 @@ def pg_database(label: str) -> Iterator[str]:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _mysql_connect() -> Any:
+    import pymysql
+    import sqlalchemy as sa
+
+    url = sa.make_url(MYSQL_ADMIN_URL)
+    return pymysql.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 3306,
+        user=url.username or "root",
+        password=url.password or "",
+        autocommit=True,
+        connect_timeout=3,
+    )
+
+
+def mysql_available() -> str | None:
+    """None when the MariaDB/MySQL server answers, else why not."""
+    try:
+        _mysql_connect().close()
+    except Exception as exc:
+        return str(exc).strip().splitlines()[0]
+    return None
+
+
+def _mysql_admin(sql: str) -> None:
+    connection = _mysql_connect()
+    try:
+        connection.cursor().execute(sql)
+    finally:
+        connection.close()
+
+
+@contextlib.contextmanager
+def mysql_database(label: str) -> Iterator[str]:
+    """A fresh database on the MariaDB/MySQL server, dropped afterwards."""
+    name = f"{PG_PREFIX}{label}_{uuid.uuid4().hex[:8]}"
+    assert name.startswith(PG_PREFIX)
+    _mysql_admin(f"CREATE DATABASE `{name}`")
+    try:
+        yield _with_database(MYSQL_ADMIN_URL, name)
+    finally:
+        _mysql_admin(f"DROP DATABASE IF EXISTS `{name}`")
+
+
 @contextlib.contextmanager
 def sqlite_folder() -> Iterator[Path]:
     """A scratch folder on the same disk as the repository (not a tmpfs), so fsync is real."""
@@ -107,12 +155,13 @@ def database(backend: str, label: str) -> Iterator[Callable[[str], str]]:
         with sqlite_folder() as folder:
             yield lambda tool: f"sqlite:///{folder / (tool + '.db')}"
         return
+    make = mysql_database if backend == "mysql" else pg_database
     with contextlib.ExitStack() as stack:
         urls: dict[str, str] = {}
 
         def url(tool: str) -> str:
             if tool not in urls:
-                urls[tool] = stack.enter_context(pg_database(f"{label}_{tool}"))
+                urls[tool] = stack.enter_context(make(f"{label}_{tool}"))
             return urls[tool]
 
         yield url

@@ -75,6 +75,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         if backend == "sqlite":
             errors = row["orionlite"]["errors"]
             add(f"{label}: lock errors surfaced", errors, "0", errors == 0, str(errors))
+    for row in tp.get("mysql", []):
+        mine = row["orionlite"]["trials_per_s"]
+        peer = row["optuna"]["trials_per_s"]
+        vs_peer = mine / peer if peer else None
+        add(
+            f"MariaDB/MySQL, {row['workers']} workers: vs Optuna (RDB, same server)",
+            vs_peer,
+            ">= 10x",
+            vs_peer is not None and vs_peer >= 10,
+            f"{vs_peer:.1f}x" if vs_peer else "n/a",
+        )
+        errors = row["orionlite"]["errors"]
+        add(
+            f"MariaDB/MySQL, {row['workers']} workers: errors",
+            errors,
+            "0",
+            errors == 0,
+            str(errors),
+        )
     for backend, data in results.get("growth", {}).items():
         mine = data["orionlite"]
         if "ratio_median" not in mine:
@@ -141,6 +160,29 @@ def _throughput_table(rows: list[dict[str, Any]]) -> list[str]:
             f"{bare['per_worker_min']}-{bare['per_worker_max']} "
             f"| {mine.get('contention_retries', 0)} ({mine.get('deadlocks', 0)}) "
             f"| {mine.get('connections_opened', 0) / row['workers']:.0f} |"
+        )
+    return lines
+
+
+def _mysql_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| workers | orionlite trials/s | Optuna trials/s | vs Optuna "
+        "| errors (orionlite / Optuna) | completed, duplicates (orionlite / Optuna) "
+        "| trials per worker min-max (orionlite / Optuna) | hidden retries (of them deadlocks) |",
+        "|---:|---:|---:|---:|---|---|---|---:|",
+    ]
+    for row in rows:
+        mine, peer = row["orionlite"], row["optuna"]
+        vs_peer = mine["trials_per_s"] / peer["trials_per_s"] if peer["trials_per_s"] else 0
+        mi, pi = mine.get("integrity") or {}, peer.get("integrity") or {}
+        lines.append(
+            f"| {row['workers']} | {_rate(mine['trials_per_s'])} | {_rate(peer['trials_per_s'])} "
+            f"| {vs_peer:.0f}x | {mine['errors']} / {peer['errors']} "
+            f"| {mi.get('completed', '?')}, {mi.get('duplicates', '?')} / "
+            f"{pi.get('completed', '?')}, {pi.get('duplicates', '?')} "
+            f"| {mine['per_worker_min']}-{mine['per_worker_max']} / "
+            f"{peer['per_worker_min']}-{peer['per_worker_max']} "
+            f"| {mine.get('contention_retries', 0)} ({mine.get('deadlocks', 0)}) |"
         )
     return lines
 
@@ -247,6 +289,9 @@ def render(results: dict[str, Any], json_path: str) -> str:
         for backend, rows in _backends(tp).items():
             out += ["", f"**{_BACKEND[backend]}**", "", *_throughput_table(rows)]
             out += _every_run(rows)
+        if tp.get("mysql"):
+            out += ["", "**MariaDB** (Optuna on its RDB storage, same server)", ""]
+            out += _mysql_table(tp["mysql"])
         out += _durability_table(tp)
 
     growth = results.get("growth")

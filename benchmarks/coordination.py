@@ -167,6 +167,9 @@ def throughput(
             )
         return out
     for backend in backends:
+        if backend == "mysql":
+            out[backend] = _mysql_throughput(sizes, driver)
+            continue
         rows = []
         for workers in sizes.workers:
             rounds = sizes.rounds_at_max if workers == max(sizes.workers) else 1
@@ -191,6 +194,22 @@ def throughput(
     if "sqlite" in backends:
         out["sqlite_durability"] = sqlite_durability(max(sizes.workers), sizes.trials, driver)
     return out
+
+
+def _mysql_throughput(sizes: Sizes, driver: str) -> list[dict[str, Any]]:
+    """orionlite against Optuna's RDB storage on the same MariaDB/MySQL server, at the
+    largest worker count only (the floor of issue 25); no bare loop."""
+    workers = max(sizes.workers)
+    mine = [
+        run_orionlite("mysql", workers, sizes.trials, driver) for _ in range(sizes.rounds_at_max)
+    ]
+    peer = run_optuna("mysql", workers, sizes.optuna_trials)
+    row = {"workers": workers, "orionlite": _median_run(mine), "optuna": peer}
+    log(
+        f"throughput mysql x{workers}: orionlite {row['orionlite']['trials_per_s']:.0f}/s, "
+        f"optuna {peer['trials_per_s']:.1f}/s"
+    )
+    return [row]
 
 
 def sqlite_durability(workers: int, n: int, driver: str) -> dict[str, Any]:
@@ -409,9 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         # PostgreSQL first: right after the SQLite section its runs are slower for a minute
         # or two here, orionlite's more than the bare loop's (docs/benchmarks.md, eighth
         # round); SQLite showed no such effect after PostgreSQL.
-        default="postgresql,sqlite",
-        help="comma-separated, run in that order: postgresql, sqlite (PostgreSQL is "
-        "skipped if unreachable)",
+        default="postgresql,sqlite,mysql",
+        help="comma-separated, run in that order: postgresql, sqlite, mysql (a server "
+        "that does not answer is skipped; mysql only in the throughput section)",
     )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
@@ -426,13 +445,19 @@ def main(argv: list[str] | None = None) -> int:
         if why_not:
             log(f"driving orionlite with Worker + a no-op runner: {why_not}")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    all_backends = set(backends) == {"sqlite", "postgresql"}
-    if set(backends) - {"sqlite", "postgresql"}:
+    all_backends = {"sqlite", "postgresql"} <= set(backends)
+    if set(backends) - {"sqlite", "postgresql", "mysql"}:
         parser.error(f"unknown backends in {args.backends!r}")
     pg_problem = _common.pg_available() if "postgresql" in backends else None
     if pg_problem is not None:
         backends.remove("postgresql")
         log(f"PostgreSQL skipped: {pg_problem}")
+    mysql_problem = _common.mysql_available() if "mysql" in backends else None
+    if mysql_problem is not None:
+        backends.remove("mysql")
+        log(f"MariaDB/MySQL skipped: {mysql_problem}")
+    # Growth, hunt overhead and profiles are measured on SQLite and PostgreSQL.
+    others = [backend for backend in backends if backend != "mysql"]
 
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -442,13 +467,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     if pg_problem:
         results["postgresql_skipped"] = pg_problem
+    if mysql_problem:
+        results["mysql_skipped"] = mysql_problem
     steps = {
         "throughput": lambda: throughput(backends, sizes, driver, not args.orionlite_only),
-        "growth": lambda: growth(backends, sizes),
-        "hunt": lambda: hunt(backends, sizes),
+        "growth": lambda: growth(others, sizes),
+        "hunt": lambda: hunt(others, sizes),
         "startup": lambda: _cli.startup(sizes.startup_repeat),
         "memory": lambda: memory(sizes),
-        "profile": lambda: profile(backends, sizes),
+        "profile": lambda: profile(others, sizes),
     }
     for name in SECTIONS:
         if name in only:

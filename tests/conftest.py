@@ -1,10 +1,14 @@
-"""Shared fixtures: every storage test runs on SQLite and on PostgreSQL.
+"""Shared fixtures: every storage test runs on SQLite, PostgreSQL and MySQL (MariaDB).
 
 PostgreSQL comes from ``ORIONLITE_TEST_PG_URL`` (default: the local server on
 127.0.0.1:5432, database ``test``). When no server answers, PostgreSQL tests are skipped
 with the reason shown, unless ``ORIONLITE_REQUIRE_PG=1`` (set by CI), which makes that a
 failure. Each test gets its own database, copied from a template migrated once per run;
 the server's own databases are never dropped.
+
+MySQL likewise comes from ``ORIONLITE_TEST_MYSQL_URL`` (default: the local MariaDB on
+127.0.0.1:3306, database ``test``), required when ``ORIONLITE_REQUIRE_MYSQL=1``. MySQL has
+no template databases: each test gets a new database, given the schema at head.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pg_setup import connect_creating_database
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -39,6 +45,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith("ORIONLITE_") and key not in (
             "ORIONLITE_TEST_PG_URL",
             "ORIONLITE_REQUIRE_PG",
+            "ORIONLITE_TEST_MYSQL_URL",
+            "ORIONLITE_REQUIRE_MYSQL",
         ):
             monkeypatch.delenv(key)
 
@@ -90,13 +98,79 @@ def postgres() -> Iterator[PostgresDatabases]:
     databases.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+class MysqlDatabases:
+    """Creates per-test databases on the MySQL server, each with the schema at head."""
+
+    def __init__(self, admin_url: str) -> None:
+        import pymysql
+
+        url = sa_url(admin_url)
+        self._connect = lambda: pymysql.connect(
+            host=url.host or "127.0.0.1",
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+            autocommit=True,
+            connect_timeout=3,
+        )
+        self.admin_url = admin_url
+        self._connect().close()
+
+    def _admin(self, sql: str) -> None:
+        connection = self._connect()
+        try:
+            connection.cursor().execute(sql)
+        finally:
+            connection.close()
+
+    def create(self) -> str:
+        from orionlite.storage import Storage
+
+        name = f"orionlite_t_{uuid.uuid4().hex[:12]}"
+        self._admin(f"CREATE DATABASE `{name}`")
+        storage = Storage(_with_database(self.admin_url, name))
+        storage.list_experiments()  # connects, creating the schema at head
+        storage.close()
+        return name
+
+    def drop(self, name: str) -> None:
+        self._admin(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def sa_url(url: str) -> Any:
+    import sqlalchemy as sa
+
+    return sa.make_url(url)
+
+
+@pytest.fixture(scope="session")
+def mysql() -> MysqlDatabases:
+    admin_url = os.environ.get("ORIONLITE_TEST_MYSQL_URL", DEFAULT_MYSQL_URL)
+    try:
+        return MysqlDatabases(admin_url)
+    except Exception as exc:
+        reason = f"MySQL not reachable at {admin_url}: {exc}".splitlines()[0]
+        if os.environ.get("ORIONLITE_REQUIRE_MYSQL") == "1":
+            pytest.fail(f"{reason} (ORIONLITE_REQUIRE_MYSQL=1)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database ``db_url`` is on. A folder's conftest narrows it by overriding this
+    fixture (the dashboard reads SQLite and PostgreSQL only)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty-of-experiments database URL on each backend."""
-    if request.param == "sqlite":
+    if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'orionlite.db'}"
         return
-    databases: PostgresDatabases = request.getfixturevalue("postgres")
+    databases: PostgresDatabases | MysqlDatabases = request.getfixturevalue(
+        "postgres" if backend == "postgresql" else "mysql"
+    )
     name = databases.create()
     try:
         yield _with_database(databases.admin_url, name)

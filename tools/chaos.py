@@ -1,6 +1,6 @@
-"""Chaos run: many workers, random SIGKILLs, a PostgreSQL crash; then count what survived.
+"""Chaos run: many workers, random SIGKILLs, a server crash; then count what survived.
 
-    python tools/chaos.py                      # both backends (what `make chaos` runs)
+    python tools/chaos.py                      # every backend (what `make chaos` runs)
     python tools/chaos.py --backend sqlite --workers 8 --trials 300 --kill-every 2
 
 For each backend, ``--workers`` ``hunt`` processes share one experiment of ``--trials``
@@ -8,7 +8,8 @@ trials. Every few seconds one worker, chosen at random, is SIGKILLed (on Linux i
 process dies with it, as ``hunt`` arranges) and a fresh worker is started in its place.
 On PostgreSQL (a throwaway cluster made for the run, never the shared server) the server
 is also restarted once, halfway, in ``immediate`` mode: a crash, followed by recovery,
-not a polite shutdown.
+not a polite shutdown. On MySQL likewise, with a throwaway MariaDB server
+(``tests/faults/mariadbserver.py``: SIGKILL, then InnoDB's recovery).
 
 The trial script (``tests/faults/trial_script.py``) appends the trial id, the reservation
 attempt and the parameters of every run that reached its end to a file. At the end:
@@ -50,6 +51,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "faults"))
 
+from mariadbserver import ThrowawayMariaDB  # noqa: E402
+from mariadbserver import unavailable_reason as mariadb_unavailable  # noqa: E402
 from pgcluster import ThrowawayCluster, unavailable_reason  # noqa: E402
 
 TRIAL_SCRIPT = ROOT / "tests" / "faults" / "trial_script.py"
@@ -123,11 +126,14 @@ class Slot:
 def run_backend(backend: str, args: argparse.Namespace, rng: random.Random) -> Report:
     report = Report(backend, args.workers, args.trials)
     workdir = Path(tempfile.mkdtemp(prefix=f"orionlite-chaos-{backend}-"))
-    cluster: ThrowawayCluster | None = None
+    cluster: ThrowawayCluster | ThrowawayMariaDB | None = None
     slots: list[Slot] = []
     try:
         if backend == "postgresql":
             cluster = ThrowawayCluster().start()
+            url = cluster.create_database(f"chaos_{uuid.uuid4().hex[:8]}")
+        elif backend == "mysql":
+            cluster = ThrowawayMariaDB().start()
             url = cluster.create_database(f"chaos_{uuid.uuid4().hex[:8]}")
         else:
             url = f"sqlite:///{workdir / 'chaos.db'}"
@@ -182,7 +188,7 @@ def run_backend(backend: str, args: argparse.Namespace, rng: random.Random) -> R
 def _drive(
     slots: list[Slot],
     url: str,
-    cluster: ThrowawayCluster | None,
+    cluster: ThrowawayCluster | ThrowawayMariaDB | None,
     args: argparse.Namespace,
     rng: random.Random,
     report: Report,
@@ -321,7 +327,7 @@ def _print(reports: list[Report], command: str) -> None:
     for report in reports:
         print(
             f"{report.backend}: {report.workers} workers, {report.trials} trials, "
-            f"PostgreSQL restart: {report.pg_restart}; "
+            f"server restart: {report.pg_restart}; "
             + ("PASS" if not report.problems else "FAIL: " + ", ".join(report.problems))
             + (f" ({report.aborted})" if report.aborted else "")
         )
@@ -329,7 +335,9 @@ def _print(reports: list[Report], command: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgresql", "mysql", "both", "all"], default="all"
+    )
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--kill-every", type=float, default=2.0, help="seconds (+-50%%)")
@@ -343,11 +351,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(2**31)
     rng = random.Random(seed)
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    backends = {
+        "both": ["sqlite", "postgresql"],
+        "all": ["sqlite", "postgresql", "mysql"],
+    }.get(args.backend, [args.backend])
     reports = []
     for backend in backends:
         if backend == "postgresql" and (reason := unavailable_reason()) is not None:
             print(f"PostgreSQL run skipped: cannot make a throwaway cluster ({reason})")
+            continue
+        if backend == "mysql" and (reason := mariadb_unavailable()) is not None:
+            print(f"MySQL run skipped: cannot make a throwaway MariaDB server ({reason})")
             continue
         print(f"chaos on {backend}: {args.workers} workers, {args.trials} trials ...", flush=True)
         reports.append(run_backend(backend, args, rng))

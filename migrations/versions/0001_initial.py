@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
+
+# DOUBLE on MySQL, whose FLOAT is single precision (see storage.tables.FLOAT).
+FLOAT = sa.Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
 revision = "0001_initial"
 down_revision = None
@@ -35,7 +39,7 @@ def upgrade() -> None:
         ),
         sa.Column("metadata", sa.JSON, nullable=False),
         sa.Column("budget_used", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("created_at", FLOAT, nullable=False),
         sa.UniqueConstraint("name", "version", name="uq_experiments_name_version"),
     )
     op.create_table(
@@ -52,9 +56,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
         sa.Column("reserved_by", sa.String(255), nullable=True),
-        sa.Column("lease_expires_at", sa.Float, nullable=True),
-        sa.Column("heartbeat_at", sa.Float, nullable=True),
-        sa.Column("objective", sa.Float, nullable=True),
+        sa.Column("lease_expires_at", FLOAT, nullable=True),
+        sa.Column("heartbeat_at", FLOAT, nullable=True),
+        sa.Column("objective", FLOAT, nullable=True),
         sa.Column("results", sa.JSON, nullable=True),
         sa.Column("exit_code", sa.Integer, nullable=True),
         sa.Column("error", sa.Text, nullable=True),
@@ -65,9 +69,9 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("created_at", sa.Float, nullable=False),
-        sa.Column("started_at", sa.Float, nullable=True),
-        sa.Column("ended_at", sa.Float, nullable=True),
+        sa.Column("created_at", FLOAT, nullable=False),
+        sa.Column("started_at", FLOAT, nullable=True),
+        sa.Column("ended_at", FLOAT, nullable=True),
         sa.Column("change_seq", sa.BigInteger, nullable=False),
         sa.UniqueConstraint("experiment_id", "params_hash", name="uq_trials_experiment_params"),
     )

@@ -34,11 +34,19 @@ def upgrade() -> None:
     )
     # NOT NULL needs a default for the rows already there; every insert gives a number.
     op.add_column("trials", sa.Column("number", sa.Integer, nullable=False, server_default="0"))
-    op.execute(
-        "UPDATE trials SET number = numbered.n FROM (SELECT id, row_number() OVER "
-        "(PARTITION BY experiment_id ORDER BY id) AS n FROM trials) AS numbered "
-        "WHERE trials.id = numbered.id"
+    numbered = (
+        "(SELECT id, row_number() OVER (PARTITION BY experiment_id ORDER BY id) AS n "
+        "FROM trials) AS numbered"
     )
+    if op.get_bind().dialect.name in ("mysql", "mariadb"):  # no UPDATE ... FROM
+        op.execute(
+            f"UPDATE trials JOIN {numbered} ON trials.id = numbered.id "
+            "SET trials.number = numbered.n"
+        )
+    else:
+        op.execute(
+            f"UPDATE trials SET number = numbered.n FROM {numbered} WHERE trials.id = numbered.id"
+        )
     op.create_index(
         "uq_trials_experiment_number", "trials", ["experiment_id", "number"], unique=True
     )

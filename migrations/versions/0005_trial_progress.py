@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
+
+# DOUBLE on MySQL, whose FLOAT is single precision (see storage.tables.FLOAT).
+FLOAT = sa.Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
 revision = "0005_trial_progress"
 down_revision = "0004_operating"
@@ -36,8 +40,8 @@ def upgrade() -> None:
             sa.ForeignKey("experiments.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("value", sa.Float, nullable=False),
-        sa.Column("recorded_at", sa.Float, nullable=False),
+        sa.Column("value", FLOAT, nullable=False),
+        sa.Column("recorded_at", FLOAT, nullable=False),
     )
     op.create_index(
         "ix_trial_progress_experiment_step",
@@ -50,5 +54,5 @@ def downgrade() -> None:
     # A pruned trial has no meaning before this revision: it becomes completed with its
     # last reported value, which is what it holds.
     op.execute("UPDATE trials SET status = 'completed' WHERE status = 'pruned'")
-    op.drop_index("ix_trial_progress_experiment_step", table_name="trial_progress")
+    # The table's indexes go with it (MySQL refuses to drop one its foreign key uses).
     op.drop_table("trial_progress")

@@ -51,7 +51,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="orionlite")
 def cli() -> None:
-    """orionlite: masterless hyperparameter tuning over SQLite or PostgreSQL.
+    """orionlite: masterless hyperparameter tuning over SQLite, PostgreSQL or MySQL.
 
     Start as many `hunt` workers as you like, anywhere that reaches the database; they
     share one trial history and need no master.

@@ -16,8 +16,8 @@ def storage_option(function: F) -> F:
         metavar="URL",
         envvar="ORIONLITE_STORAGE",
         show_envvar=True,
-        help="Database URL: sqlite:///file.db (default sqlite:///orionlite.db) or "
-        "postgresql://user:password@host/dbname.",
+        help="Database URL: sqlite:///file.db (default sqlite:///orionlite.db), "
+        "postgresql://user:password@host/dbname or mysql://user:password@host/dbname.",
     )(function)
 
 

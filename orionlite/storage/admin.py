@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from orionlite.errors import DatabaseUnreachableError
+from orionlite.storage.backends import backend_for
 from orionlite.storage.engine import make_engine
 from orionlite.storage.schema import HEAD_REVISION, current_revision, upgrade
 from orionlite.storage.urls import mask_url, normalize_url, resolve_url
@@ -27,7 +28,7 @@ def upgrade_database(url: str | None) -> tuple[str | None, str]:
     resolved = normalize_url(resolve_url(url))
     engine = make_engine(resolved)
     try:
-        return upgrade(engine, resolved)
+        return upgrade(engine, resolved, backend_for(resolved).schema_lock)
     except sa.exc.OperationalError as exc:
         raise _unreachable(resolved, exc) from exc
     finally:

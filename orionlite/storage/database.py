@@ -20,6 +20,7 @@ from orionlite.objectives import MAXIMIZE, Objectives, best_of
 from orionlite.records import ExperimentRecord, PendingResult, TrialRecord, TrialStatus
 from orionlite.results import storable_results
 from orionlite.storage import manage, progress, queries, reservation
+from orionlite.storage.backends import backend_for
 from orionlite.storage.engine import make_engine, single_statement, transaction
 from orionlite.storage.plot_reads import read_completed_lines, read_completed_spread
 from orionlite.storage.retry import RetryPolicy, default_outage_deadline, is_contention
@@ -68,6 +69,7 @@ class Storage:
         self.url = normalize_url(given)
         self.display_url = mask_url(given)
         self.outage_deadline_s = outage_deadline_s
+        self.backend = backend_for(self.url)
         # False for read-only commands: a missing SQLite file is an error, never created.
         self.create = create
         self._engine: sa.Engine | None = None
@@ -96,15 +98,17 @@ class Storage:
     def engine(self) -> sa.Engine:
         """Connect on first use and check the schema once per process, not per trial."""
         if self._engine is None:
-            if self.dialect == "sqlite":
+            if self.backend.is_sqlite():
                 check_sqlite_file(sa.make_url(self.url).database, create=self.create)
             engine = make_engine(self.url)
             sa.event.listen(engine, "connect", self._connected)
             try:
-                self._retry.run(lambda: ensure_schema(engine, self.display_url))
+                self._retry.run(
+                    lambda: ensure_schema(engine, self.display_url, self.backend.schema_lock)
+                )
             except DatabaseUnreachableError as exc:
                 engine.dispose()
-                if self.dialect == "sqlite":
+                if self.backend.is_sqlite():
                     # No server is involved: name the file instead of advising to start one.
                     raise sqlite_open_error(sa.make_url(self.url).database, exc) from exc
                 raise
@@ -119,7 +123,7 @@ class Storage:
 
     @property
     def dialect(self) -> str:
-        return "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        return self.backend.name
 
     def close(self) -> None:
         self._give_back_kept()
@@ -178,6 +182,13 @@ class Storage:
 
         return self._retry.run(attempt)
 
+    def _run_hot(self, work: Callable[[sa.Connection], T], *, one_statement: bool) -> T:
+        """``work`` as one statement where the backend makes it one, else in a write
+        transaction."""
+        if one_statement:
+            return self._run_single(work)
+        return self._run(work, write=True)
+
     def _run_single(
         self,
         work: Callable[[sa.Connection], T],
@@ -200,7 +211,16 @@ class Storage:
     def create_experiment(self, values: dict[str, Any]) -> ExperimentRecord | None:
         """Insert an experiment; None if (name, version) was taken meanwhile."""
         try:
-            row = self._run(lambda c: queries.insert_experiment(c, values), write=True)
+
+            def work(connection: sa.Connection) -> sa.Row[Any] | None:
+                row = queries.insert_experiment(
+                    connection, values, self.backend.insert_unless_taken
+                )
+                if row is not None:
+                    self.backend.experiment_created(connection, row._mapping["id"], 0)
+                return row
+
+            row = self._run(work, write=True)
         except sa.exc.IntegrityError:
             return None
         return queries.experiment_from_row(row) if row is not None else None
@@ -215,9 +235,14 @@ class Storage:
         """
 
         def work(connection: sa.Connection) -> sa.Row[Any] | None:
-            row = queries.insert_experiment(connection, values, used=len(copied_trials))
+            row = queries.insert_experiment(
+                connection, values, self.backend.insert_unless_taken, used=len(copied_trials)
+            )
             if row is not None:
-                queries.insert_copied_trials(connection, row._mapping["id"], copied_trials)
+                experiment_id = row._mapping["id"]
+                self.backend.experiment_created(connection, experiment_id, len(copied_trials))
+                self.backend.lock_experiment(connection, experiment_id)
+                queries.insert_copied_trials(connection, experiment_id, copied_trials)
             return row
 
         try:
@@ -247,8 +272,9 @@ class Storage:
     def reserve_trial(
         self, experiment_id: int, worker_id: str, lease_s: float
     ) -> TrialRecord | None:
-        row = self._run_single(
-            lambda c: reservation.reserve_existing(c, experiment_id, worker_id, lease_s)
+        row = self._run_hot(
+            lambda c: self.backend.reserve(c, experiment_id, worker_id, lease_s),
+            one_statement=self.backend.acquire_is_one_statement,
         )
         return queries.record_from_values(row) if row is not None else None
 
@@ -283,12 +309,10 @@ class Storage:
         new_trial = reservation.new_trial_parameters(
             experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
         )
-        acquire = (
-            reservation.acquire_postgresql
-            if self.dialect == "postgresql"
-            else reservation.acquire_sqlite
+        outcome, row, finished = self._run_hot(
+            lambda c: self.backend.acquire(c, new_trial, finishing),
+            one_statement=self.backend.acquire_is_one_statement,
         )
-        outcome, row, finished = self._run_single(lambda c: acquire(c, new_trial, finishing))
         acquired: TrialRecord | CreateRefusal
         if row is not None:
             acquired = queries.record_from_values(row)
@@ -337,13 +361,11 @@ class Storage:
         """
         _storable(values)
 
-        def work(connection: sa.Connection) -> bool:
-            return reservation.finish(connection, trial.id, trial.attempt, status, values)
-
-        if reservation.finish_in_one_statement(self.dialect, status):
-            done = self._run_single(work)
-        else:
-            done = self._run(work, write=True)
+        key = (trial.id, trial.attempt, trial.experiment_id)
+        done = self._run_hot(
+            lambda c: self.backend.finish(c, key, status, values),
+            one_statement=self.backend.finish_is_one_statement(status),
+        )
         if not done:
             self._check_finished_before(trial, status)
 
@@ -357,13 +379,13 @@ class Storage:
         does not include this trial's own new state (the caller knows it); it comes with
         the next read. Raises ReservationLostError like ``finish_trial``.
         """
-        if self.dialect != "postgresql":
+        if not self.backend.finishes_and_reads:
             self.finish_trial(trial, status, **values)
             return self.fetch_changed_trials(trial.experiment_id, since)
         _storable(values)
         key = (trial.id, trial.attempt, trial.experiment_id)
         done, changed, watermark = self._run_single(
-            lambda c: reservation.finish_and_read_postgresql(c, key, status, values, since)
+            lambda c: self.backend.finish_and_read(c, key, status, values, since)
         )
         if not done:
             self._check_finished_before(trial, status)
@@ -444,12 +466,25 @@ class Storage:
         trial_ids: tuple[int, ...] = (),
     ) -> manage.Requeued:
         values = tuple(status.value for status in statuses)
-        return self._run(lambda c: manage.requeue(c, experiment_id, values, trial_ids), write=True)
+
+        def work(connection: sa.Connection) -> manage.Requeued:
+            self.backend.lock_experiment(connection, experiment_id)
+            return manage.requeue(connection, experiment_id, values, trial_ids)
+
+        return self._run(work, write=True)
 
     def enqueue_trial(self, experiment_id: int, params: dict[str, Any], params_hash: str) -> int:
-        return self._run(
-            lambda c: manage.enqueue(c, experiment_id, params, params_hash), write=True
-        )
+        def work(connection: sa.Connection) -> int:
+            self.backend.lock_experiment(connection, experiment_id)
+            return manage.enqueue(
+                connection,
+                experiment_id,
+                params,
+                params_hash,
+                lambda: self.backend.take_number(connection, experiment_id),
+            )
+
+        return self._run(work, write=True)
 
     def live_reservations(self, experiment_ids: list[int]) -> list[int]:
         return self._run(lambda c: manage.live_reservations(c, experiment_ids), write=False)
@@ -467,7 +502,9 @@ class Storage:
                     hint="Stop those hunt workers first (Ctrl-C), or delete anyway with "
                     "--force: their results will then be refused.",
                 )
-            return manage.delete_experiments(connection, experiment_ids)
+            deleted = manage.delete_experiments(connection, experiment_ids)
+            self.backend.experiments_deleted(connection, experiment_ids)
+            return deleted
 
         return self._run(work, write=True)
 
@@ -491,7 +528,10 @@ class Storage:
         """Store a batch of (step, value) under the trial's fencing token; False if the
         token no longer matches (nothing stored)."""
         return self._run(
-            lambda c: progress.insert_points(c, trial.id, trial.attempt, points), write=True
+            lambda c: progress.insert_points(
+                c, trial.id, trial.attempt, points, self.backend.insert_new
+            ),
+            write=True,
         )
 
     def values_at_steps(

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from orionlite.errors import StorageError
-from orionlite.storage.urls import is_sqlite, mask_url, normalize_url
+from orionlite.storage.mysql_session import make_mysql_engine
+from orionlite.storage.urls import is_mysql, is_sqlite, mask_url, normalize_url
 from orionlite.storage.wal_flush import WalFlushingConnection
 
 # A short busy timeout on purpose: SQLite's own busy handler sleeps in growing steps, so
@@ -43,10 +44,12 @@ def make_engine(url: str) -> sa.Engine:
         ) from exc
     if is_sqlite(url):
         return _make_sqlite_engine(sa_url)
+    if is_mysql(url):
+        return make_mysql_engine(sa_url, SINGLE_OPTION)
     if sa_url.get_backend_name() != "postgresql":
         raise StorageError(
             f"The storage URL {mask_url(url)!r} names an unsupported database.",
-            hint="orionlite supports sqlite:/// and postgresql:// URLs.",
+            hint="orionlite supports sqlite:///, postgresql:// and mysql:// URLs.",
         )
     sa_url, pooled = split_pgbouncer_option(sa_url)
     engine = sa.create_engine(
@@ -212,6 +215,14 @@ class Prepared:
         compiled = self._compiled(connection.dialect)
         return compiled.execute(connection, compiled.arguments(params))
 
+    def run_write(self, connection: sa.Connection, params: dict[str, Any]) -> tuple[int, int]:
+        """Run a statement that returns no rows: (rows it matched, the id an INSERT
+        made), the cursor's ``rowcount`` and ``lastrowid``."""
+        compiled = self._compiled(connection.dialect)
+        compiled.execute(connection, compiled.arguments(params))
+        cursor = connection.info[_CURSOR][1]
+        return cursor.rowcount, cursor.lastrowid
+
     def bind(self, connection: sa.Connection, params: dict[str, Any]) -> Bound:
         """The statement with ``params`` converted for ``connection``'s driver, to run
         later: see :func:`immediate_transaction`."""
@@ -271,26 +282,28 @@ class _Compiled:
         self.sql = str(compiled)
         if "POSTCOMPILE" in self.sql:
             raise ValueError("Prepared statements cannot have expanding (IN) parameters.")
-        self.sqlite = dialect.name == "sqlite"
-        if self.sqlite:
-            self.positional = compiled.positiontup
-        else:
+        # psycopg's RawCursor takes $1 placeholders and parses JSON itself; the SQLite and
+        # PyMySQL drivers take the dialect's positional placeholders, and JSON as text.
+        self.native = dialect.driver == "psycopg"
+        if self.native:
             self.sql, self.positional = _native_placeholders(self.sql)
+        elif compiled.positiontup is None:  # PyMySQL: %(name)s, sent as positional %s
+            self.sql, self.positional = _format_placeholders(self.sql)
+        else:
+            self.positional = compiled.positiontup
         self.json_binds = frozenset(
             name for name, bind in compiled.binds.items() if isinstance(bind.type, sa.JSON)
         )
-        self.json_binder = _json_binder(self.sqlite)
+        self.json_binder = _json_binder(not self.native)
         # The RETURNING columns of INSERT/UPDATE, the selected ones of a SELECT.
-        columns = statement.exported_columns  # type: ignore[attr-defined]
+        columns = getattr(statement, "exported_columns", ())  # none for a text() statement
         self.json_columns = tuple(
             i for i, column in enumerate(columns) if isinstance(column.type, sa.JSON)
         )
         # Known here rather than asked of the cursor: psycopg builds its description anew
         # on every access.
         self.returns_rows = len(columns) > 0
-        self.options: dict[str, Any] = (
-            {"prepare": False} if plan_per_call and not self.sqlite else {}
-        )
+        self.options: dict[str, Any] = {"prepare": False} if plan_per_call and self.native else {}
 
     def arguments(self, params: dict[str, Any]) -> list[Any]:
         values: dict[str, Any] = dict(self.compiled.construct_params(params))
@@ -300,7 +313,7 @@ class _Compiled:
         return [values[name] for name in self.positional]
 
     def execute(self, connection: sa.Connection, args: list[Any]) -> list[tuple[Any, ...]]:
-        cursor = _cursor(connection, raw=not self.sqlite)
+        cursor = _cursor(connection, raw=self.native)
         try:
             cursor.execute(self.sql, args, **self.options)
             rows = cursor.fetchall() if self.returns_rows else []
@@ -308,7 +321,7 @@ class _Compiled:
             connection.info.pop(_CURSOR, None)
             cursor.close()
             raise _wrapped(connection, exc, self.sql, args, cursor) from exc
-        if self.sqlite and self.json_columns:
+        if not self.native and self.json_columns:
             return [_parse_json(row, self.json_columns) for row in rows]
         return list(rows)  # psycopg parses json columns itself
 
@@ -338,6 +351,21 @@ def _native_placeholders(sql: str) -> tuple[str, list[str]]:
     return _PLACEHOLDER.sub(native, sql), names
 
 
+def _format_placeholders(sql: str) -> tuple[str, list[str]]:
+    """``%(name)s`` placeholders as ``%s``, and the names in their order (repeated where
+    a name is), so that arguments go as a list like every other driver's."""
+    names: list[str] = []
+
+    def positional(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%%"
+        names.append(name)
+        return "%s"
+
+    return _PLACEHOLDER.sub(positional, sql), names
+
+
 def _cursor(connection: sa.Connection, *, raw: bool) -> Any:
     """The driver cursor kept with the driver's connection (in the pool's ``info`` for
     it), made once instead of per statement: psycopg sets up a new cursor's adapters and
@@ -359,10 +387,10 @@ def _cursor(connection: sa.Connection, *, raw: bool) -> Any:
     return cursor
 
 
-def _json_binder(sqlite: bool) -> Callable[[Any], Any]:
-    """What a JSON bind parameter's value is passed to the driver as: SQLite takes text,
-    psycopg its ``Json`` wrapper. Looked up once per statement, not per value."""
-    if sqlite:
+def _json_binder(as_text: bool) -> Callable[[Any], Any]:
+    """What a JSON bind parameter's value is passed to the driver as: SQLite and PyMySQL
+    take text, psycopg its ``Json`` wrapper. Looked up once per statement, not per value."""
+    if as_text:
         return json.dumps
     from psycopg.types.json import Json
 

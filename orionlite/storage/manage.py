@@ -8,6 +8,7 @@ order like a change of max_trials: the budget stays exact while workers run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,8 @@ import sqlalchemy as sa
 
 from orionlite.errors import BudgetSpentError, DuplicateTrialError, TrialsNotRequeueableError
 from orionlite.records import TrialStatus
-from orionlite.storage import budget, numbers
+from orionlite.storage import budget
+from orionlite.storage.queries import inserted_id
 from orionlite.storage.sqlfunctions import change_seq, db_now
 from orionlite.storage.tables import experiments, trials
 
@@ -109,7 +111,11 @@ def requeue(
 
 
 def enqueue(
-    connection: sa.Connection, experiment_id: int, params: dict[str, Any], params_hash: str
+    connection: sa.Connection,
+    experiment_id: int,
+    params: dict[str, Any],
+    params_hash: str,
+    take_number: Callable[[], int],
 ) -> int:
     """Insert a ``new`` trial with ``params``, counted against max_trials; its id. Waiting
     trials are reserved oldest first, before any new suggestion, so workers run it next."""
@@ -131,21 +137,19 @@ def enqueue(
             "The experiment's max-trials is reached: an inserted trial would exceed it.",
             hint="Raise it first: orionlite set -n NAME --max-trials N",
         )
-    row = connection.execute(
-        trials.insert()
-        .values(
+    inserted = connection.execute(
+        trials.insert().values(
             experiment_id=experiment_id,
             params=params,
             params_hash=params_hash,
             status=TrialStatus.NEW.value,
             attempt=0,
-            number=numbers.take_numbers(connection, experiment_id, 1),
+            number=take_number(),
             created_at=db_now(),
             change_seq=change_seq(),
         )
-        .returning(trials.c.id)
-    ).one()
-    return int(row.id)
+    )
+    return inserted_id(inserted)
 
 
 def live_reservations(connection: sa.Connection, experiment_ids: list[int]) -> list[int]:
@@ -168,5 +172,4 @@ def delete_experiments(connection: sa.Connection, experiment_ids: list[int]) -> 
     count = sa.select(sa.func.count()).where(trials.c.experiment_id.in_(experiment_ids))
     deleted = int(connection.execute(count).scalar_one())
     connection.execute(experiments.delete().where(experiments.c.id.in_(experiment_ids)))
-    numbers.drop_sequences(connection, experiment_ids)
     return deleted

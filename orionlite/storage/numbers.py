@@ -9,6 +9,10 @@ queue them all. So each experiment has a sequence of its own, ``orionlite_trial_
 whose ``nextval`` neither waits nor rolls back. A point the experiment already holds
 takes no number (it is checked in the same statement); only two workers creating the same
 point at the same instant can leave a number unused (docs/decisions/0020-trial-numbers.md).
+MySQL's writers of an experiment take turns, so there ``MAX + 1`` is exact too.
+
+The expressions for the acquisition are here; the sequences' own statements (create,
+draw, drop) are PostgreSQL's backend's (``backends.postgresql``).
 """
 
 from __future__ import annotations
@@ -45,38 +49,3 @@ def next_number_postgresql(
         sa.literal(SEQUENCE_PREFIX, sa.Text) + sa.cast(experiment_id, sa.Text)
     )
     return sa.case((held, 0), else_=sa.func.nextval(regclass)).cast(sa.Integer)
-
-
-def take_numbers(connection: sa.Connection, experiment_id: int, count: int) -> int:
-    """The first of ``count`` numbers for trials inserted by hand (requeue keeps its)."""
-    if connection.dialect.name == "postgresql":
-        first = None
-        for _ in range(count):
-            value = connection.execute(
-                sa.text("SELECT nextval(to_regclass(:name))"),
-                {"name": SEQUENCE_PREFIX + str(experiment_id)},
-            ).scalar_one()
-            first = value if first is None else first
-        assert first is not None
-        return int(first)
-    first_free = connection.execute(sa.select(next_number_sqlite(sa.literal(experiment_id))))
-    return int(first_free.scalar_one())
-
-
-def create_sequence(connection: sa.Connection, experiment_id: int, last_number: int) -> None:
-    """PostgreSQL: the new experiment's sequence, going on after ``last_number``."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            sa.text(
-                f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE_PREFIX}{int(experiment_id)} "
-                f"MINVALUE 1 START {int(last_number) + 1}"
-            )
-        )
-
-
-def drop_sequences(connection: sa.Connection, experiment_ids: list[int]) -> None:
-    if connection.dialect.name == "postgresql":
-        for experiment_id in experiment_ids:
-            connection.execute(
-                sa.text(f"DROP SEQUENCE IF EXISTS {SEQUENCE_PREFIX}{int(experiment_id)}")
-            )

@@ -10,11 +10,10 @@ never show the previous attempt's curve before the new one's first batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from orionlite.records import TrialStatus
 from orionlite.storage.engine import Prepared
@@ -45,12 +44,17 @@ def _owner(trial_id: int, attempt: int) -> sa.Select[Any]:
 
 
 def insert_points(
-    connection: sa.Connection, trial_id: int, attempt: int, points: Sequence[Point]
+    connection: sa.Connection,
+    trial_id: int,
+    attempt: int,
+    points: Sequence[Point],
+    insert_new: Callable[[sa.Table, dict[str, Any]], sa.Insert],
 ) -> bool:
     """Store ``points`` of the trial's ``attempt``; False, storing nothing, if the attempt
     no longer holds the trial (its lease ran out and another worker took it).
 
-    A point already stored (a retry after a dropped connection) is skipped, not an error.
+    A point already stored (a retry after a dropped connection) is skipped, not an error:
+    ``insert_new`` is the backend's insert that leaves existing rows alone.
     """
     experiment_id = connection.execute(_owner(trial_id, attempt)).scalar()
     if experiment_id is None:
@@ -62,19 +66,15 @@ def insert_points(
     )
     if not points:
         return True
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(trial_progress)
-        .values(
-            trial_id=trial_id,
-            attempt=attempt,
-            experiment_id=experiment_id,
-            step=sa.bindparam("p_step", type_=sa.Integer),
-            value=sa.bindparam("p_value", type_=sa.Float),
-            recorded_at=db_now(),
-        )
-        .on_conflict_do_nothing(index_elements=["trial_id", "attempt", "step"])
-    )
+    values = {
+        "trial_id": trial_id,
+        "attempt": attempt,
+        "experiment_id": experiment_id,
+        "step": sa.bindparam("p_step", type_=sa.Integer),
+        "value": sa.bindparam("p_value", type_=sa.Float),
+        "recorded_at": db_now(),
+    }
+    statement = insert_new(trial_progress, values)
     connection.execute(statement, [{"p_step": step, "p_value": value} for step, value in points])
     return True
 

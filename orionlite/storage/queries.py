@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from orionlite.objectives import feasible
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
-from orionlite.storage import budget, numbers
+from orionlite.storage import budget
 from orionlite.storage.engine import Prepared
 from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress
 from orionlite.storage.tables import experiments, trials
@@ -133,33 +133,38 @@ def experiment_from_row(row: sa.Row[Any]) -> ExperimentRecord:
     )
 
 
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The id of the row an INSERT of one row made (no RETURNING: MySQL has none)."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def insert_experiment(
-    connection: sa.Connection, values: dict[str, Any], used: int = 0
+    connection: sa.Connection,
+    values: dict[str, Any],
+    insert_unless_taken: Callable[[sa.Table, dict[str, Any], list[str]], sa.Insert],
+    used: int = 0,
 ) -> sa.Row[Any] | None:
     """The experiment and the shares of its budget (``storage.budget``), with ``used``
     slots already taken (a branch's inherited trials); None if another worker created
     (name, version) first.
 
-    Workers that start together all try to create it: a taken name is "do nothing", not
-    a unique violation, which the server would log as an error (DBAs watch that log).
+    Workers that start together all try to create it: where the backend can, a taken name
+    is "do nothing", not a unique violation, which the server would log as an error.
     """
-    statement: Any = experiments.insert()
-    insert = _ON_CONFLICT.get(connection.dialect.name)
-    if insert is not None:
-        statement = insert(experiments).on_conflict_do_nothing(
-            index_elements=[experiments.c.name, experiments.c.version]
-        )
-    statement = statement.values(created_at=db_now(), **values).returning(*experiments.c)
-    row = connection.execute(statement).first()
-    if row is None:
+    statement = insert_unless_taken(
+        experiments, {"created_at": db_now(), **values}, ["name", "version"]
+    )
+    inserted = connection.execute(statement)
+    # No RETURNING: MySQL has none (MariaDB has it for INSERT only).
+    key = inserted.inserted_primary_key
+    if inserted.rowcount == 0 or key is None or key[0] is None:
         return None
+    experiment_id = int(key[0])
+    row = connection.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).one()
     budget.insert_shares(connection, row.id, row.max_trials, used)
-    numbers.create_sequence(connection, row.id, used)
     return row
-
-
-# The dialects whose INSERT takes ON CONFLICT DO NOTHING (others raise IntegrityError).
-_ON_CONFLICT: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def select_experiment(
@@ -205,16 +210,15 @@ def changed_trials_statement(dialect: str, *leading: sa.ColumnElement[Any]) -> s
     trip: ``(SELECT watermark) LEFT JOIN trials``, which yields one row of nulls when
     nothing changed. ``leading`` columns come first (see ``reservation.finish_and_read``).
     """
+    experiment_id = sa.bindparam("experiment_id", type_=sa.Integer)
     watermark = sa.select(
-        read_horizon().label("horizon"), read_in_progress().label("in_progress")
+        read_horizon(experiment_id).label("horizon"), read_in_progress().label("in_progress")
     ).subquery("h")
     since = trials.c.change_seq >= sa.bindparam("since", type_=sa.BigInteger)
     if dialect == "postgresql":
         unseen = sa.bindparam("unseen", type_=postgresql.ARRAY(sa.BigInteger()))
         since = sa.or_(since, trials.c.change_seq == sa.any_(unseen))
-    changed = sa.and_(
-        trials.c.experiment_id == sa.bindparam("experiment_id", type_=sa.Integer), since
-    )
+    changed = sa.and_(trials.c.experiment_id == experiment_id, since)
     columns = (*leading, watermark.c.horizon, watermark.c.in_progress, *_HISTORY_COLUMNS)
     return sa.select(*columns).select_from(watermark.outerjoin(trials, changed))
 
@@ -246,7 +250,7 @@ def changes_from_rows(
 # Planned per call: "change_seq >= :since" is a short range only if since is recent.
 _CHANGED_TRIALS = {
     dialect: Prepared(changed_trials_statement(dialect), plan_per_call=True)
-    for dialect in ("sqlite", "postgresql")
+    for dialect in ("sqlite", "postgresql", "mysql")
 }
 
 

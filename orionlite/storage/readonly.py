@@ -46,8 +46,9 @@ def readonly_engine(url: str | None) -> tuple[sa.Engine, str]:
         return _sqlite_engine(sa_url, display), display
     if sa_url.get_backend_name() != "postgresql":
         raise StorageError(
-            f"The storage URL {display!r} names an unsupported database.",
-            hint="orionlite supports sqlite:/// and postgresql:// URLs.",
+            f"The storage URL {display!r} names a database this reader does not support.",
+            hint="The dashboard reads sqlite:/// and postgresql:// URLs (MySQL and MariaDB "
+            "not yet; see docs/mysql.md).",
         )
     sa_url, pooled = split_pgbouncer_option(sa_url)
     # Behind a transaction-mode pooler, which refuses startup options, the reader relies

@@ -393,11 +393,6 @@ def _finish_and_read_postgresql(columns: tuple[str, ...], free_budget: bool) -> 
     return Prepared(statement, plan_per_call=True)
 
 
-def finish_in_one_statement(dialect: str, status: TrialStatus) -> bool:
-    """Whether :func:`finish` is a single statement (no transaction needed around it)."""
-    return status is not TrialStatus.BROKEN or dialect == "postgresql"
-
-
 def finish(
     connection: sa.Connection,
     trial_id: int,

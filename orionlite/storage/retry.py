@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from orionlite.errors import ConfigError, DatabaseUnreachableError, StorageError
+from orionlite.storage import mysql_session
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,9 @@ def _from_psycopg(exc: sa.exc.DBAPIError) -> bool:
 def is_contention(exc: BaseException) -> bool:
     if not isinstance(exc, sa.exc.DBAPIError):
         return False
+    code = mysql_session.error_code(exc)
+    if code is not None:
+        return code in mysql_session.CONTENTION_CODES
     return sqlstate(exc) in _CONTENTION_SQLSTATES or any(
         marker in str(exc.orig).lower() for marker in _CONTENTION_MARKERS
     )
@@ -128,6 +132,9 @@ def is_outage(exc: BaseException) -> bool:
         return False
     if exc.connection_invalidated:
         return True
+    code = mysql_session.error_code(exc)
+    if code is not None:
+        return code in mysql_session.OUTAGE_CODES | mysql_session.CONNECTION_LIMIT_CODES
     state = sqlstate(exc)
     if state is not None:
         return state in _OUTAGE_SQLSTATES or state.startswith("08")
@@ -154,6 +161,8 @@ def is_server_starting(exc: BaseException) -> bool:
         return False
     if sqlstate(exc) == "57P03":  # cannot_connect_now
         return True
+    if mysql_session.error_code(exc) in mysql_session.SERVER_STARTING_CODES:
+        return True
     text = str(exc.orig).lower()
     return any(marker in text for marker in _STARTING_MARKERS)
 
@@ -175,8 +184,19 @@ def is_connection_limit(exc: BaseException) -> bool:
         return False
     if sqlstate(exc) == "53300":  # too_many_connections
         return True
+    if mysql_session.error_code(exc) in mysql_session.CONNECTION_LIMIT_CODES:
+        return True
     text = str(exc.orig).lower()
     return any(marker in text for marker in _LIMIT_MARKERS)
+
+
+def _about_the_connection(exc: sa.exc.DBAPIError) -> bool:
+    """Whether an error that is not an outage still means the database cannot be used:
+    PyMySQL raises OperationalError for statement errors too, so there the code says."""
+    code = mysql_session.error_code(exc)
+    if code is not None:
+        return code in mysql_session.CONNECT_REFUSED_CODES
+    return isinstance(exc, sa.exc.OperationalError)
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:
@@ -271,7 +291,7 @@ class RetryPolicy:
                     hint="Another program may hold a long transaction on it; with many "
                     "workers on many machines, use PostgreSQL.",
                 ) from exc
-            if is_outage(exc) or isinstance(exc, sa.exc.OperationalError):
+            if is_outage(exc) or _about_the_connection(exc):
                 raise self._unreachable(exc) from exc
         raise exc
 

@@ -7,6 +7,8 @@ itself is imported only by ``orionlite db upgrade``. A new, empty database is cr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +32,9 @@ KNOWN_REVISIONS = (
     "0005_trial_progress",
     "0006_objectives",
 )
-_INIT_LOCK_KEY = 0x6F72696F6E  # "orion": PostgreSQL advisory lock serialising creation
+# Serialises creations and upgrades of the schema (many workers start together): the
+# backend's lock (``Backend.schema_lock``), taken on the connection that changes it.
+SchemaLock = Callable[[sa.Connection], AbstractContextManager[None]]
 
 version_table = sa.Table(
     "alembic_version",
@@ -46,12 +50,12 @@ def current_revision(connection: sa.Connection) -> str | None:
     return connection.execute(sa.select(version_table.c.version_num)).scalar()
 
 
-def ensure_schema(engine: sa.Engine, display_url: str) -> None:
+def ensure_schema(engine: sa.Engine, display_url: str, lock: SchemaLock) -> None:
     """Create an empty database at head, or fail clearly if it is at another revision."""
     with engine.connect() as connection:
         revision = current_revision(connection)
     if revision is None:
-        revision = _create_at_head(engine)
+        revision = _create_at_head(engine, lock)
     check_revision(revision, display_url)
 
 
@@ -71,10 +75,12 @@ def check_revision(revision: str | None, display_url: str) -> None:
     )
 
 
-def _create_at_head(engine: sa.Engine) -> str | None:
-    with engine.connect() as connection, transaction(connection, write=True):
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_INIT_LOCK_KEY)))
+def _create_at_head(engine: sa.Engine, lock: SchemaLock) -> str | None:
+    with (
+        engine.connect() as connection,
+        transaction(connection, write=True),
+        lock(connection),
+    ):
         revision = current_revision(connection)
         if revision is not None:  # another worker created it while we waited
             return revision
@@ -111,16 +117,14 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(engine: sa.Engine, url: str) -> tuple[str | None, str]:
+def upgrade(engine: sa.Engine, url: str, lock: SchemaLock) -> tuple[str | None, str]:
     """Apply every migration up to head; returns (revision before, revision after)."""
     from alembic import command
 
     with engine.connect() as connection:
         before = current_revision(connection)
     config = alembic_config(url)
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_INIT_LOCK_KEY)))
+    with engine.begin() as connection, lock(connection):
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     with engine.connect() as connection:

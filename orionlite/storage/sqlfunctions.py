@@ -1,4 +1,4 @@
-"""SQL expressions whose text differs between SQLite and PostgreSQL.
+"""SQL expressions whose text differs between SQLite, PostgreSQL and MySQL.
 
 Dialect branches stay here, compiled by SQLAlchemy, so statements elsewhere are written
 once for both backends.
@@ -37,6 +37,13 @@ def _db_now_postgresql(element: db_now, compiler: Any, **kw: Any) -> str:
     return "extract(epoch from clock_timestamp())::float8"
 
 
+@compiles(db_now, "mysql")
+@compiles(db_now, "mariadb")
+def _db_now_mysql(element: db_now, compiler: Any, **kw: Any) -> str:
+    # UTC_TIMESTAMP is read as UTC: sessions run in UTC (mysql_session). "+ 0e0": a DOUBLE.
+    return "(UNIX_TIMESTAMP(UTC_TIMESTAMP(6)) + 0e0)"
+
+
 class change_seq(FunctionElement[int]):
     """A value for ``trials.change_seq`` that lets readers fetch only what changed.
 
@@ -52,6 +59,10 @@ class change_seq(FunctionElement[int]):
     simpler, but any long transaction on the server, in any database, holds xmin back,
     and every read then fetches again everything changed since it began: 50 ms per trial
     after 3,000 trials in docs/benchmarks.md's test.)
+
+    MySQL shows no snapshot to a reader, so there writers of an experiment's trials take
+    turns (``backends.mysql.lock_experiment``, which sets the session variable read
+    here to the experiment's ``MAX + 1``), and readers keep that experiment's ``MAX + 1``.
     """
 
     type = sa.BigInteger()
@@ -71,7 +82,8 @@ def _change_seq_postgresql(element: change_seq, compiler: Any, **kw: Any) -> str
 
 class read_horizon(FunctionElement[int]):
     """The watermark a reader keeps after reading (see :class:`change_seq`): on
-    PostgreSQL the reading snapshot's xmax."""
+    PostgreSQL the reading snapshot's xmax. Takes the experiment's id, which MySQL's
+    per-experiment markers need."""
 
     type = sa.BigInteger()
     inherit_cache = True
@@ -81,6 +93,22 @@ class read_horizon(FunctionElement[int]):
 @compiles(read_horizon, "sqlite")
 def _read_horizon_sqlite(element: read_horizon, compiler: Any, **kw: Any) -> str:
     return "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials)"
+
+
+@compiles(change_seq, "mysql")
+@compiles(change_seq, "mariadb")
+def _change_seq_mysql(element: change_seq, compiler: Any, **kw: Any) -> str:
+    return "@orionlite_change_seq"
+
+
+@compiles(read_horizon, "mysql")
+@compiles(read_horizon, "mariadb")
+def _read_horizon_mysql(element: read_horizon, compiler: Any, **kw: Any) -> str:
+    (experiment_id,) = element.clauses
+    return (
+        "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials "
+        f"WHERE experiment_id = {compiler.process(experiment_id, **kw)})"
+    )
 
 
 @compiles(read_horizon, "postgresql")
@@ -98,6 +126,8 @@ class read_in_progress(FunctionElement[list[int]]):
 
 
 @compiles(read_in_progress, "sqlite")
+@compiles(read_in_progress, "mysql")
+@compiles(read_in_progress, "mariadb")
 def _read_in_progress_sqlite(element: read_in_progress, compiler: Any, **kw: Any) -> str:
     return "NULL"
 

@@ -1,4 +1,4 @@
-"""The only source of the schema: SQLAlchemy Core tables shared by SQLite and PostgreSQL.
+"""The only source of the schema: SQLAlchemy Core tables shared by every backend.
 
 Alembic migrations in ``migrations/`` must produce exactly this (a test compares them).
 Times are float seconds since the epoch taken from the *database's* clock, so lease
@@ -8,8 +8,13 @@ expiry never compares the clocks of two machines.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 metadata = sa.MetaData()
+
+# Float columns hold epoch seconds: MySQL's FLOAT is single precision (a second's
+# resolution is lost), so there they are DOUBLE, as they are on the other backends.
+FLOAT = sa.Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
 # Trials that are not finished: the only rows a reservation looks at. Spelled out as SQL
 # so that the reservation's WHERE clause can repeat it word for word, which is what
@@ -32,7 +37,7 @@ experiments = sa.Table(
         "parent_id", sa.Integer, sa.ForeignKey("experiments.id", ondelete="SET NULL"), nullable=True
     ),
     sa.Column("metadata", sa.JSON, nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_at", FLOAT, nullable=False),
     # Broken trials that --max-broken no longer counts: those left when the experiment's
     # trials were last requeued (orionlite requeue resets the count).
     sa.Column("broken_baseline", sa.Integer, nullable=False, server_default="0"),
@@ -59,9 +64,9 @@ trials = sa.Table(
     # conditional on it, so a worker presumed dead cannot overwrite the new owner.
     sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
     sa.Column("reserved_by", sa.String(255), nullable=True),
-    sa.Column("lease_expires_at", sa.Float, nullable=True),
-    sa.Column("heartbeat_at", sa.Float, nullable=True),
-    sa.Column("objective", sa.Float, nullable=True),
+    sa.Column("lease_expires_at", FLOAT, nullable=True),
+    sa.Column("heartbeat_at", FLOAT, nullable=True),
+    sa.Column("objective", FLOAT, nullable=True),
     sa.Column("results", sa.JSON, nullable=True),
     sa.Column("exit_code", sa.Integer, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
@@ -72,9 +77,9 @@ trials = sa.Table(
         nullable=True,
     ),
     sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("started_at", sa.Float, nullable=True),
-    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Column("created_at", FLOAT, nullable=False),
+    sa.Column("started_at", FLOAT, nullable=True),
+    sa.Column("ended_at", FLOAT, nullable=True),
     # Monotonic change marker (see storage.sqlfunctions.change_seq): readers fetch only the
     # rows whose marker moved since their last read.
     sa.Column("change_seq", sa.BigInteger, nullable=False),
@@ -135,7 +140,7 @@ trial_progress = sa.Table(
         sa.ForeignKey("experiments.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("recorded_at", sa.Float, nullable=False),
+    sa.Column("value", FLOAT, nullable=False),
+    sa.Column("recorded_at", FLOAT, nullable=False),
     sa.Index("ix_trial_progress_experiment_step", "experiment_id", "step", "trial_id", "value"),
 )

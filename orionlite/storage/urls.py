@@ -17,11 +17,22 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
+# URL schemes as users write them, and the driver each is normalised to.
+_DRIVERS = {
+    "postgresql://": "postgresql+psycopg://",
+    "postgres://": "postgresql+psycopg://",
+    "mysql://": "mysql+pymysql://",
+    "mariadb://": "mysql+pymysql://",
+    "mariadb+pymysql://": "mysql+pymysql://",
+}
+
+
 def normalize_url(url: str) -> str:
-    """Choose the psycopg 3 driver for plain ``postgresql://`` URLs, as users write them."""
-    for prefix in ("postgresql://", "postgres://"):
+    """Choose the driver for URLs as users write them: psycopg 3 for ``postgresql://``,
+    PyMySQL for ``mysql://`` and ``mariadb://`` (docs/mysql.md)."""
+    for prefix, driver in _DRIVERS.items():
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
+            return driver + url[len(prefix) :]
     return url
 
 
@@ -32,3 +43,8 @@ def mask_url(url: str) -> str:
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def is_mysql(url: str) -> bool:
+    """MySQL or MariaDB, whatever the driver named."""
+    return url.startswith(("mysql", "mariadb"))

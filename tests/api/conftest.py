@@ -11,20 +11,20 @@ import pytest
 from orionlite.client import ExperimentClient
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mysql"])
 def api_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A real database on each backend, shared by the tests of one module.
 
-    Like ``db_url``, but one database per module: creating and dropping a PostgreSQL
-    database costs over a second per test on a busy machine, and these tests make many
+    Like ``db_url``, but one database per module: creating and dropping a PostgreSQL or
+    MySQL database costs over a second per test on a busy machine, and these tests make many
     small experiments. They stay apart by experiment name (the ``name`` fixture).
     """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('api-db') / 'orionlite.db'}"
         return
-    databases = request.getfixturevalue("postgres")
+    databases = request.getfixturevalue(request.param if request.param == "mysql" else "postgres")
     database = databases.create()
     try:
         base, _, _ = databases.admin_url.rpartition("/")

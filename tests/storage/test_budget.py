@@ -161,7 +161,7 @@ def _waiting_for_locks(storage: Storage) -> int:
 
 
 # Row locks: PostgreSQL only (SQLite has one write lock for the whole database).
-postgresql_only = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+postgresql_only = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
 @postgresql_only

@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from orionlite.experiment import Experiment
 from orionlite.outcome import RunControls, TrialOutcome
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
@@ -160,10 +158,12 @@ def test_a_dead_workers_trial_is_taken_over_once_its_lease_runs_out(
     sampled_experiment: MakeExperiment,
 ) -> None:
     def lease_runs_out(_storage: Storage, _held: list[TrialRecord]) -> None:
-        time.sleep(0.3)  # the other worker died: its 0.1 s lease ends (database clock)
+        time.sleep(1.2)  # the other worker died: its 1 s lease ends (database clock)
 
+    # A lease long enough that the worker's own two trials end well within it, even on a
+    # busy machine where a commit waits milliseconds for the disk (MySQL here).
     _, report, counted, _ = _run_beside_held_trials(
-        storage, sampled_experiment, {3: lease_runs_out}, lease_s=0.1
+        storage, sampled_experiment, {3: lease_runs_out}, lease_s=1.0
     )
     assert (report.reason, report.completed) == (WorkerExit.DONE, 3)
     # Usually found at the third wait; on a loaded machine the lease may end before the

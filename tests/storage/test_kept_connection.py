@@ -102,7 +102,13 @@ def test_a_failure_gives_the_connection_back_and_the_next_unit_checks_out(
 
 def _contend(connection: sa.Connection, backend: str) -> None:
     """Fail the way a busy database does: SQLite's write lock held by another
-    connection (released a moment later), a PostgreSQL serialization failure."""
+    connection (released a moment later), a PostgreSQL serialization failure, a MySQL
+    deadlock."""
+    if backend == "mysql":
+        connection.exec_driver_sql(
+            "SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'busy'"
+        )
+        return
     if backend == "postgresql":
         connection.exec_driver_sql(
             "DO $$ BEGIN RAISE EXCEPTION 'busy' USING ERRCODE = 'serialization_failure'; END $$"

@@ -60,6 +60,22 @@ def _counting_writes(url: str) -> Iterator[tuple[Storage, list[int]]]:
 
         if isinstance(dbapi_connection, sqlite3.Connection):
             dbapi_connection.set_trace_callback(statement)
+        elif type(dbapi_connection).__module__.startswith("pymysql"):
+            # Every statement but COMMIT goes through query(): a transaction that
+            # writes counts once, as does a write outside any.
+            query, wrote = dbapi_connection.query, [False]
+
+            def traced(sql: Any, unbuffered: bool = False) -> Any:
+                text = sql.decode() if isinstance(sql, bytes) else sql
+                word = text.lstrip().split(None, 1)[0].upper()
+                if word == "BEGIN":
+                    inside[0], wrote[0] = True, False
+                elif word in ("INSERT", "UPDATE", "DELETE") and not (inside[0] and wrote[0]):
+                    count[0] += 1
+                    wrote[0] = True
+                return query(sql, unbuffered)
+
+            dbapi_connection.query = traced
 
     def next_transaction_id() -> int:
         # Takes an id itself: the next call's value is one higher when nothing else wrote.
@@ -69,7 +85,7 @@ def _counting_writes(url: str) -> Iterator[tuple[Storage, list[int]]]:
         engine.dispose()
         return int(value)
 
-    postgresql = not url.startswith("sqlite")
+    postgresql = url.startswith("postgresql")
     sa.event.listen(sa.pool.Pool, "connect", trace)
     storage = Storage(url)
     try:
@@ -138,8 +154,9 @@ def test_a_duplicate_proposal_keeps_the_result_and_uses_no_budget(
     assert _acquire(storage, exp, 4) is CreateRefusal.BUDGET_SPENT
 
 
-# Another process that holds the write lock (SQLite) or every share of the experiment's
-# budget (PostgreSQL) for half a second, far longer than SQLite's busy timeout.
+# Another process that holds the write lock (SQLite), every share of the experiment's
+# budget (PostgreSQL) or the experiment's row (MySQL's writers take turns on it) for half a
+# second, far longer than SQLite's busy timeout.
 _HOLD_THE_LOCK = """
 import sys, time
 url, experiment_id = sys.argv[1], int(sys.argv[2])
@@ -147,6 +164,16 @@ if url.startswith("sqlite"):
     import sqlite3
     connection = sqlite3.connect(url[len("sqlite:///"):], isolation_level=None)
     connection.execute("BEGIN IMMEDIATE")
+elif url.startswith("mysql"):
+    import pymysql, sqlalchemy
+    parts = sqlalchemy.make_url(url)
+    connection = pymysql.connect(
+        host=parts.host, port=parts.port or 3306, user=parts.username,
+        password=parts.password or "", database=parts.database,
+    )
+    connection.cursor().execute(
+        "SELECT id FROM experiments WHERE id = %s FOR UPDATE", (experiment_id,)
+    )
 else:
     import psycopg
     connection = psycopg.connect(url)
@@ -189,6 +216,11 @@ _REFUSE_BAD_HASH = {
         "RETURN NEW; END $$",
         "CREATE TRIGGER refuse_bad BEFORE INSERT ON trials FOR EACH ROW "
         "EXECUTE FUNCTION refuse_bad()",
+    ],
+    "mysql": [
+        "CREATE TRIGGER refuse_bad BEFORE INSERT ON trials FOR EACH ROW BEGIN "
+        "IF NEW.params_hash = 'hash-bad' THEN "
+        "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test'; END IF; END"
     ],
 }
 
