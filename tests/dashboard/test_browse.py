@@ -136,7 +136,9 @@ def test_overview_sample_and_changes(
 
     changed, mark = reader.changed("")
     assert changed
-    assert reader.changed(mark) == (False, mark)
+    # The mark may move (PostgreSQL's is the server's transaction horizon, which other
+    # databases advance too); nothing changed here.
+    assert reader.changed(mark)[0] is False
     since = reader.watermark()
     assert reader.changes(experiment_id, since).trials == []
     added = _add(storage, experiment_id, 99, TrialStatus.COMPLETED)
