@@ -202,7 +202,13 @@ class Cli:
         self.python = str(VENV_BIN / "python")
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ORIONLITE_")}
+        # No $COLUMNS/$LINES of the test runner's (pytest-xdist sets them): output is a pipe,
+        # so commands print at full width unless a test sets a width.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("ORIONLITE_") and k not in ("COLUMNS", "LINES")
+        }
         env["ORIONLITE_STORAGE"] = self.storage
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONUNBUFFERED"] = "1"
