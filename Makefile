@@ -22,7 +22,7 @@ install: $(STAMP)
 # does (transactions, leases of 0.1 s) run alone afterwards.
 TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/pytest -n $(TEST_WORKERS) -m "not serial"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial"
 	$(BIN)/pytest -m serial
 
 lint: $(STAMP)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from orionlite.records import TrialStatus
-from orionlite.storage import numbers
+from orionlite.storage import numbers, reservation
 
 # (outcome, row, finished): see ``Backend.acquire``.
 Acquired = tuple[str, tuple[Any, ...] | None, bool | None]
@@ -77,7 +77,7 @@ class Backend:
         self, connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
     ) -> tuple[Any, ...] | None:
         """Reserve the oldest reservable trial; its RECORD_COLUMNS, or None."""
-        raise NotImplementedError
+        return reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
 
     def acquire(
         self,
@@ -104,7 +104,8 @@ class Backend:
     ) -> bool:
         """Record the end of ``trial`` (id, attempt, experiment id) under its token;
         False if the token no longer matches."""
-        raise NotImplementedError
+        trial_id, attempt, _ = trial
+        return reservation.finish(connection, trial_id, attempt, status, values)
 
     def finish_and_read(
         self,

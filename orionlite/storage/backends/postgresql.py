@@ -59,11 +59,6 @@ class PostgresqlBackend(Backend):
             ).scalar_one()
         )
 
-    def reserve(
-        self, connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
-    ) -> tuple[Any, ...] | None:
-        return reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
-
     def acquire(
         self,
         connection: sa.Connection,
@@ -74,16 +69,6 @@ class PostgresqlBackend(Backend):
 
     def finish_is_one_statement(self, status: TrialStatus) -> bool:
         return True  # a broken trial's slot is given back by a CTE of the same statement
-
-    def finish(
-        self,
-        connection: sa.Connection,
-        trial: tuple[int, int, int],
-        status: TrialStatus,
-        values: dict[str, Any],
-    ) -> bool:
-        trial_id, attempt, _ = trial
-        return reservation.finish(connection, trial_id, attempt, status, values)
 
     def finish_and_read(
         self,

@@ -18,11 +18,6 @@ class SqliteBackend(Backend):
     def is_sqlite(self) -> bool:
         return True
 
-    def reserve(
-        self, connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
-    ) -> tuple[Any, ...] | None:
-        return reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
-
     def acquire(
         self,
         connection: sa.Connection,
@@ -34,16 +29,6 @@ class SqliteBackend(Backend):
     def finish_is_one_statement(self, status: TrialStatus) -> bool:
         # A broken trial also gives its budget slot back: a second statement.
         return status is not TrialStatus.BROKEN
-
-    def finish(
-        self,
-        connection: sa.Connection,
-        trial: tuple[int, int, int],
-        status: TrialStatus,
-        values: dict[str, Any],
-    ) -> bool:
-        trial_id, attempt, _ = trial
-        return reservation.finish(connection, trial_id, attempt, status, values)
 
 
 SQLITE = SqliteBackend()
