@@ -131,10 +131,10 @@ def _spread(
 def has_room(experiment_id: sa.ColumnElement[int]) -> sa.Exists:
     """Whether a creation could take a slot now (a read: nothing is locked)."""
     shares = budget_shares.c
-    return sa.exists(sa.select(shares.share).where(shares.experiment_id == experiment_id, _room()))
+    return sa.exists(sa.select(shares.share).where(shares.experiment_id == experiment_id, room()))
 
 
-def _room() -> sa.ColumnElement[bool]:
+def room() -> sa.ColumnElement[bool]:
     return sa.or_(budget_shares.c.cap.is_(None), budget_shares.c.used < budget_shares.c.cap)
 
 
@@ -185,7 +185,7 @@ def _locked_share(
 def share_with_room(*conditions: sa.ColumnElement[bool]) -> sa.CTE:
     """PostgreSQL: the share a creation takes its slot from, locked (``experiment_id``,
     ``share``); no row when the budget is spent or ``conditions`` fail."""
-    return _locked_share("slot", _EXPERIMENT_ID, _FIRST_SHARE, _room(), *conditions)
+    return _locked_share("slot", _EXPERIMENT_ID, _FIRST_SHARE, room(), *conditions)
 
 
 def take_slot(share: sa.CTE, *conditions: sa.ColumnElement[bool]) -> sa.Update:
@@ -232,7 +232,7 @@ def claim_sqlite() -> sa.Update:
         budget_shares.update()
         .where(
             shares.experiment_id == _EXPERIMENT_ID,
-            shares.share == _scalar_share(_one_share(_EXPERIMENT_ID, None, _room())),
+            shares.share == _scalar_share(_one_share(_EXPERIMENT_ID, None, room())),
         )
         .values(used=shares.used + 1)
         .returning(shares.share)

@@ -35,7 +35,7 @@ _TRIAL_ID = sa.bindparam("p_trial_id", type_=sa.Integer)
 _ATTEMPT = sa.bindparam("p_attempt", type_=sa.Integer)
 
 
-def _reservable_now() -> sa.ColumnElement[bool]:
+def reservable_now() -> sa.ColumnElement[bool]:
     """New or interrupted trials, and reservations whose lease ran out (a dead worker's).
 
     "Unfinished" AND "not a live reservation": the first term is the WHERE clause of the
@@ -52,6 +52,33 @@ def _reservable_now() -> sa.ColumnElement[bool]:
     )
 
 
+def oldest_reservable(reservable: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """The id of the experiment's oldest trial meeting ``reservable``, locked; a row
+    another transaction holds is passed over (``SKIP LOCKED``) rather than waited for."""
+    return (
+        sa.select(trials.c.id)
+        .where(trials.c.experiment_id == _EXPERIMENT_ID, reservable)
+        .order_by(trials.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def reserved_values() -> dict[str, Any]:
+    """What reserving a trial sets, for the worker ``p_worker_id`` under a lease of
+    ``p_lease_s`` seconds: a new attempt (the fencing token)."""
+    return {
+        "status": TrialStatus.RESERVED.value,
+        "attempt": trials.c.attempt + 1,
+        "reserved_by": _WORKER_ID,
+        "heartbeat_at": db_now(),
+        "lease_expires_at": db_now() + _LEASE_S,
+        "started_at": db_now(),
+        "ended_at": None,
+        "change_seq": change_seq(),
+    }
+
+
 def _reserve_statement(excluded: sa.ColumnElement[bool] | None = None) -> sa.Update:
     """Reserve the oldest reservable trial in one statement.
 
@@ -60,29 +87,9 @@ def _reserve_statement(excluded: sa.ColumnElement[bool] | None = None) -> sa.Upd
     clause out on SQLite, where the statement's write lock makes it atomic on its own.
     ``excluded`` keeps a row out of the candidates: the one a statement also finishes.
     """
-    reservable = _reservable_now() if excluded is None else sa.and_(_reservable_now(), excluded)
-    candidate = (
-        sa.select(trials.c.id)
-        .where(trials.c.experiment_id == _EXPERIMENT_ID, reservable)
-        .order_by(trials.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    return (
-        trials.update()
-        .where(trials.c.id == candidate, reservable)
-        .values(
-            status=TrialStatus.RESERVED.value,
-            attempt=trials.c.attempt + 1,
-            reserved_by=_WORKER_ID,
-            heartbeat_at=db_now(),
-            lease_expires_at=db_now() + _LEASE_S,
-            started_at=db_now(),
-            ended_at=None,
-            change_seq=change_seq(),
-        )
-    )
+    reservable = reservable_now() if excluded is None else sa.and_(reservable_now(), excluded)
+    candidate = oldest_reservable(reservable).scalar_subquery()
+    return trials.update().where(trials.c.id == candidate, reservable).values(**reserved_values())
 
 
 _RESERVE = _reserve_statement().returning(*RECORD_COLUMNS)
@@ -182,7 +189,7 @@ def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
     )
 
 
-def _owned() -> sa.ColumnElement[bool]:
+def owned() -> sa.ColumnElement[bool]:
     return sa.and_(
         trials.c.id == _TRIAL_ID,
         trials.c.attempt == _ATTEMPT,
@@ -192,7 +199,7 @@ def _owned() -> sa.ColumnElement[bool]:
 
 _EXTEND_LEASE = (
     trials.update()
-    .where(_owned())
+    .where(owned())
     .values(heartbeat_at=db_now(), lease_expires_at=db_now() + _LEASE_S)
 )
 
@@ -206,7 +213,7 @@ def _only_live_reservations() -> sa.Select[Any]:
     return sa.select(
         sa.and_(
             sa.exists(unfinished.where(trials.c.status == TrialStatus.RESERVED.value)),
-            ~sa.exists(unfinished.where(_reservable_now())),
+            ~sa.exists(unfinished.where(reservable_now())),
             ~budget.has_room(_EXPERIMENT_ID),
         )
     )
@@ -327,7 +334,7 @@ def _finish_update(columns: tuple[str, ...]) -> sa.Update:
     """The token-guarded end of a reservation, for one set of recorded columns."""
     return (
         trials.update()
-        .where(_owned())
+        .where(owned())
         .values(
             status=sa.bindparam("p_status", type_=sa.String),
             lease_expires_at=None,

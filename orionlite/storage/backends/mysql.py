@@ -25,11 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from orionlite.records import TrialStatus
+from orionlite.storage import budget, reservation
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
 from orionlite.storage.engine import Prepared
 from orionlite.storage.queries import RECORD_COLUMNS
 from orionlite.storage.sqlfunctions import change_seq, db_now
-from orionlite.storage.tables import UNFINISHED_STATUS_SQL, budget_shares, experiments, trials
+from orionlite.storage.tables import budget_shares, experiments, trials
 
 _EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
 _TRIAL_ID = sa.bindparam("p_trial_id", type_=sa.Integer)
@@ -48,44 +49,20 @@ _SET_CHANGE_SEQ = sa.text(
     "WHERE experiment_id = :p_experiment_id)"
 )
 
-_RESERVABLE = sa.and_(
-    sa.text(UNFINISHED_STATUS_SQL),
-    sa.or_(
-        trials.c.status != TrialStatus.RESERVED.value,
-        trials.c.lease_expires_at < db_now(),
-    ),
-)
-# SKIP LOCKED (MariaDB 10.6, MySQL 8): a row another transaction holds (a heartbeat, a
-# progress batch) is passed over rather than waited for.
-_CANDIDATE = (
-    sa.select(trials.c.id)
-    .where(trials.c.experiment_id == _EXPERIMENT_ID, _RESERVABLE)
-    .order_by(trials.c.id)
-    .limit(1)
-    .with_for_update(skip_locked=True)
-)
+# Its SKIP LOCKED needs MariaDB 10.6 or MySQL 8.
+_CANDIDATE = reservation.oldest_reservable(reservation.reservable_now())
 _RESERVE = (
     trials.update()
-    .where(trials.c.id == _TRIAL_ID, _RESERVABLE)
-    .values(
-        status=TrialStatus.RESERVED.value,
-        attempt=trials.c.attempt + 1,
-        reserved_by=_WORKER_ID,
-        heartbeat_at=db_now(),
-        lease_expires_at=db_now() + _LEASE_S,
-        started_at=db_now(),
-        ended_at=None,
-        change_seq=change_seq(),
-    )
+    .where(trials.c.id == _TRIAL_ID, reservation.reservable_now())
+    .values(**reservation.reserved_values())
 )
 _RECORD = sa.select(*RECORD_COLUMNS).where(trials.c.id == _TRIAL_ID)
 
 # What a creation needs to know, read together after the lock: the first share of the
 # budget with room (NULL: spent), whether the point exists, and the next number.
-_ROOM = sa.or_(budget_shares.c.cap.is_(None), budget_shares.c.used < budget_shares.c.cap)
 _CREATION = sa.select(
     sa.select(budget_shares.c.share)
-    .where(budget_shares.c.experiment_id == _EXPERIMENT_ID, _ROOM)
+    .where(budget_shares.c.experiment_id == _EXPERIMENT_ID, budget.room())
     .order_by(budget_shares.c.share)
     .limit(1)
     .scalar_subquery(),
@@ -131,11 +108,7 @@ _GIVE_BACK_SLOT = (
     .where(budget_shares.c.experiment_id == _EXPERIMENT_ID, budget_shares.c.share == _SHARE)
     .values(used=budget_shares.c.used - 1)
 )
-_OWNED = sa.and_(
-    trials.c.id == _TRIAL_ID,
-    trials.c.attempt == _ATTEMPT,
-    trials.c.status == TrialStatus.RESERVED.value,
-)
+_OWNED = reservation.owned()
 
 
 @functools.lru_cache(maxsize=64)
