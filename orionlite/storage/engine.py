@@ -32,16 +32,22 @@ _BOOLEANS.update({word: False for word in ("false", "0", "no", "off")})
 _PG_BEGIN = f"BEGIN; SET LOCAL idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS}"
 
 
+def parse_url(url: str, shown: str) -> sa.URL:
+    """``url`` (normalised) as SQLAlchemy's URL; a clear error naming ``shown`` (the URL as
+    the user gave it, password masked) when it is not a database URL."""
+    try:
+        return sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StorageError(
+            f"The storage URL {shown!r} is not a database URL.",
+            hint="Use sqlite:///path/to/file.db or postgresql://user:password@host/dbname.",
+        ) from exc
+
+
 def make_engine(url: str) -> sa.Engine:
     """One engine per process; connections are never shared across processes."""
     url = normalize_url(url)
-    try:
-        sa_url = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise StorageError(
-            f"The storage URL {mask_url(url)!r} is not a database URL.",
-            hint="Use sqlite:///path/to/file.db or postgresql://user:password@host/dbname.",
-        ) from exc
+    sa_url = parse_url(url, mask_url(url))
     if is_sqlite(url):
         return _make_sqlite_engine(sa_url)
     if is_mysql(url):

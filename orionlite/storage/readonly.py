@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from orionlite.errors import OrionliteError, StorageError
-from orionlite.storage.engine import split_pgbouncer_option
+from orionlite.storage.engine import parse_url, split_pgbouncer_option
 from orionlite.storage.schema import check_revision, current_revision
 from orionlite.storage.urls import is_sqlite, mask_url, normalize_url, resolve_url
 
@@ -35,13 +35,7 @@ def readonly_engine(url: str | None) -> tuple[sa.Engine, str]:
     given = resolve_url(url)
     display = mask_url(given)
     normalized = normalize_url(given)
-    try:
-        sa_url = sa.make_url(normalized)
-    except sa.exc.ArgumentError as exc:
-        raise StorageError(
-            f"The storage URL {display!r} is not a database URL.",
-            hint="Use sqlite:///path/to/file.db or postgresql://user:password@host/dbname.",
-        ) from exc
+    sa_url = parse_url(normalized, display)
     if is_sqlite(normalized):
         return _sqlite_engine(sa_url, display), display
     if sa_url.get_backend_name() != "postgresql":
