@@ -250,8 +250,14 @@ def _dask_client(distributed: Any, client: Any, n_workers: int) -> tuple[Any, Ca
         return distributed.get_client(), lambda: None
     except ValueError:
         pass
+    # No dashboard, and the scheduler's HTTP server on a free port: 8787 may be taken by
+    # the user's own cluster (Dask then warns and moves anyway).
     cluster = distributed.LocalCluster(
-        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
     )
     own = distributed.Client(cluster, set_as_default=False)
 

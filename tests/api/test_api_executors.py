@@ -25,8 +25,14 @@ def dask_client() -> Iterator[Any]:
     """One LocalCluster for the module (starting one takes a while): 2 worker processes
     with 2 threads each, so 4 orionlite workers run at once, 2 per process."""
     distributed = pytest.importorskip("distributed", reason="executor='dask' needs the dask extra")
+    # No dashboard, and the scheduler's HTTP server on a free port: parallel test
+    # processes would otherwise all ask for 8787, and the warning fails the test.
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=2,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
     )
     client = distributed.Client(cluster)  # also the current client, as in a user's script
     yield client
