@@ -60,7 +60,7 @@ def make_engine(url: str) -> sa.Engine:
     sa_url, pooled = split_pgbouncer_option(sa_url)
     engine = sa.create_engine(
         sa_url,
-        # One connection per storage: its units of work take turns (Storage._connection),
+        # One connection per storage: its units of work take turns (OneConnection._connection),
         # so N workers need N of the server's connections, heartbeats included.
         pool_size=1,
         max_overflow=0,

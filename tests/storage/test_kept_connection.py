@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from orionlite.records import TrialRecord, TrialStatus
-from orionlite.storage import Storage, database
+from orionlite.storage import Storage
+from orionlite.storage import connection as storage_connection
 from orionlite.storage.engine import _CURSOR, Prepared, _native_placeholders, make_engine
 
 
@@ -150,7 +151,7 @@ def test_a_connection_unused_for_long_goes_back_before_its_next_use(
     storage: Storage, exp: int, checkouts: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A long trial: the pool checks out anew (and recycles) as it did without keeping."""
-    monkeypatch.setattr(database, "_KEEP_IDLE_S", 0.0)
+    monkeypatch.setattr(storage_connection, "_KEEP_IDLE_S", 0.0)
     with storage.keep_connection():
         storage.fetch_changed_trials(exp, 0)
         storage.fetch_changed_trials(exp, 0)
