@@ -26,7 +26,7 @@ from orionlite.storage import budget, numbers, queries
 from orionlite.storage.engine import Prepared, immediate_transaction
 from orionlite.storage.queries import RECORD_COLUMNS
 from orionlite.storage.sqlfunctions import change_seq, db_now
-from orionlite.storage.tables import UNFINISHED_STATUS_SQL, trials
+from orionlite.storage.tables import UNFINISHED_STATUS_SQL, experiments, trials
 
 _EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
 _WORKER_ID = sa.bindparam("p_worker_id", type_=sa.String)
@@ -95,8 +95,8 @@ def _reserve_statement(excluded: sa.ColumnElement[bool] | None = None) -> sa.Upd
 _RESERVE = _reserve_statement().returning(*RECORD_COLUMNS)
 _RESERVE_PREPARED = Prepared(_RESERVE)
 
-_CLAIM_BUDGET_SQLITE = Prepared(budget.claim_sqlite())
-_GIVE_BACK_BUDGET_SQLITE = Prepared(budget.give_back_slot(_EXPERIMENT_ID, "sqlite"))
+_CLAIM_BUDGET_SQLITE = Prepared(budget.take_slot().returning(experiments.c.id))
+_GIVE_BACK_BUDGET_SQLITE = Prepared(budget.give_back_slot())
 
 # The values of a new trial, reserved by its creator.
 _NEW_TRIAL: dict[str, Any] = {
@@ -139,10 +139,10 @@ def _select_column(name: str, value: Any) -> sa.ColumnElement[Any]:
 def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
     """Reserve a waiting trial, else create the proposed one within budget: one statement.
 
-    ``reserved``: the reservation above, as a CTE. ``slot``: a share of the budget with
-    room, locked, only if nothing was reserved (``budget.share_with_room``: concurrent
-    creators take different shares, and wait for one another only for the last slots, so
-    two workers can never both take the last one). ``created``: the insert, ``ON CONFLICT
+    ``reserved``: the reservation above, as a CTE. ``slot``: the experiment's budget
+    row, locked, only if nothing was reserved and a slot is left (``budget.locked_room``:
+    the room is checked again after waiting for another creation, so two workers can never
+    both take the last slot). ``created``: the insert, ``ON CONFLICT
     DO NOTHING`` so that parameters another worker just created give an empty result
     instead of an error. ``claimed``: the slot counted, only for a row actually inserted,
     so a duplicate costs no budget and needs no rollback.
@@ -158,10 +158,10 @@ def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
     done = None if finished_columns is None else _finish_update(finished_columns).cte("done")
     excluded = None if done is None else trials.c.id != _TRIAL_ID
     reserved = _reserve_statement(excluded).returning(*RECORD_COLUMNS).cte("reserved")
-    slot = budget.share_with_room(~sa.exists(sa.select(reserved.c.id)))
+    slot = budget.locked_room(~sa.exists(sa.select(reserved.c.id))).cte("slot")
     # Drawn only for a row of ``slot``: no number is used when the budget is spent.
     number = numbers.next_number_postgresql(_EXPERIMENT_ID, _NEW_TRIAL["params_hash"])
-    values = dict(_NEW_TRIAL, experiment_id=slot.c.experiment_id, number=number)
+    values = dict(_NEW_TRIAL, experiment_id=slot.c.id, number=number)
     # ``number``: see storage.numbers (a sequence per experiment, so no creation waits).
     created = (
         postgresql.insert(trials)
@@ -173,7 +173,7 @@ def _acquire_postgresql(finished_columns: tuple[str, ...] | None) -> Prepared:
         .returning(*RECORD_COLUMNS)
         .cte("created")
     )
-    claimed = budget.take_slot(slot, sa.exists(sa.select(created.c.id))).cte("claimed")
+    claimed = budget.take_slot(sa.exists(sa.select(created.c.id))).cte("claimed")
     outcome = sa.case((created.c.id.is_(None), "duplicate"), else_="created")
     finished: list[sa.ColumnElement[Any]] = []
     if done is not None:
@@ -255,7 +255,6 @@ def new_trial_parameters(
         "p_worker_id": worker_id,
         "p_lease_s": lease_s,
         "p_parent_trial_id": parent_trial_id,
-        "p_first_share": budget.first_share(worker_id),
     }
 
 
@@ -369,7 +368,7 @@ def _completing(
 def _freed(done: sa.CTE) -> sa.CTE:
     """A broken trial no longer counts against max_trials: its slot is given back."""
     experiment_id = sa.select(done.c.experiment_id).scalar_subquery()
-    return budget.give_back_slot(experiment_id, "postgresql").cte("freed")
+    return budget.give_back_slot(experiment_id).cte("freed")
 
 
 @functools.lru_cache(maxsize=64)

@@ -152,7 +152,8 @@ def test_upgrading_from_the_first_revision_keeps_the_data(db_url: str, tmp_path:
 def test_the_budget_survives_a_downgrade_and_upgrade(
     db_url: str, tmp_path: Path, new_experiment: Callable[..., int]
 ) -> None:
-    """0003_budget_shares both ways: the slots taken move to ``budget_used`` and back."""
+    """0003_budget_shares and 0007_budget_counter both ways: the slots taken move from
+    ``budget_used`` to the shares and back."""
     from alembic import command
 
     url = _empty_url(db_url, tmp_path)
