@@ -5,7 +5,7 @@ Revises: 0006_objectives
 
 The 32 shares of 0003 let creations take slots in parallel, which bought about 1.3x at 8
 workers for trials that do nothing, and cost a lock-and-retry scheme that the server
-logged at the end of every run (decision record 0071). The slots in use are summed back.
+logged at the end of every run (decision record 0073). The slots in use are summed back.
 """
 
 from __future__ import annotations

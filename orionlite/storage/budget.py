@@ -7,7 +7,7 @@ transaction that inserts the trial, so two creations can never both take the las
 
 The row stays locked until the creation commits, so an experiment's creations take
 turns on it; docs/design.md ("What each optimisation buys") says what that costs and why
-it is not split (decision record 0071). Each unit of work locks at most this one budget
+it is not split (decision record 0073). Each unit of work locks at most this one budget
 row, so creations cannot deadlock on the budget.
 """
 

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from waiting import wait_for
 
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.storage import CreateRefusal, Storage

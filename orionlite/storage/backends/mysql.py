@@ -32,7 +32,6 @@ from orionlite.storage import budget, reservation
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
 from orionlite.storage.engine import Prepared, Script
 from orionlite.storage.queries import RECORD_COLUMNS
-from orionlite.storage.sqlfunctions import change_seq, db_now
 from orionlite.storage.tables import experiments, trials
 
 _EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
@@ -97,6 +96,11 @@ _RESERVE = (
     _SetVariables(reserved=sa.func.row_count()),
 )
 
+_NEW_TRIAL = {
+    name: value if isinstance(value, sa.ColumnElement) else sa.literal(value)
+    for name, value in dict(reservation.NEW_TRIAL, number=_variable("number")).items()
+}
+
 # A creation, only if nothing was reserved: whether the budget has a slot left, whether the
 # point exists, and the next number; then the insert, counted in the budget if it happened.
 _CREATE = (
@@ -112,36 +116,10 @@ _CREATE = (
         .scalar_subquery(),
     ),
     trials.insert().from_select(
-        [
-            "experiment_id",
-            "params",
-            "params_hash",
-            "status",
-            "attempt",
-            "reserved_by",
-            "heartbeat_at",
-            "lease_expires_at",
-            "created_at",
-            "started_at",
-            "parent_trial_id",
-            "change_seq",
-            "number",
-        ],
-        sa.select(
-            _EXPERIMENT_ID,
-            sa.bindparam("p_params", type_=trials.c.params.type),
-            _PARAMS_HASH,
-            sa.literal(TrialStatus.RESERVED.value),
-            sa.literal(1),
-            _WORKER_ID,
-            db_now(),
-            db_now() + _LEASE_S,
-            db_now(),
-            db_now(),
-            sa.bindparam("p_parent_trial_id", type_=sa.Integer),
-            change_seq(),
-            _variable("number"),
-        ).where(_is("reserved", 0), _is("room", 1), _is("duplicate", 0)),
+        list(_NEW_TRIAL),
+        sa.select(*_NEW_TRIAL.values()).where(
+            _is("reserved", 0), _is("room", 1), _is("duplicate", 0)
+        ),
     ),
     _SetVariables(created=sa.func.row_count()),
     _SetVariables(new_id=sa.case((_is("created", 1), sa.func.last_insert_id()), else_=None)),
@@ -176,21 +154,6 @@ _RESERVE_SCRIPT = Script(
 )
 
 
-def _finish_update(columns: tuple[str, ...]) -> sa.Update:
-    """The token-guarded end of a reservation, for one set of recorded columns."""
-    return (
-        trials.update()
-        .where(reservation.owned())
-        .values(
-            status=sa.bindparam("p_status", type_=sa.String),
-            lease_expires_at=None,
-            ended_at=db_now(),
-            change_seq=change_seq(),
-            **{name: sa.bindparam(f"v_{name}", type_=trials.c[name].type) for name in columns},
-        )
-    )
-
-
 @functools.lru_cache(maxsize=64)
 def _acquire_script(finished_columns: tuple[str, ...] | None) -> Script:
     """Record the worker's previous trial (with ``finished_columns``), then reserve a
@@ -198,7 +161,10 @@ def _acquire_script(finished_columns: tuple[str, ...] | None) -> Script:
     finish: tuple[sa.ClauseElement, ...] = ()
     finished: tuple[sa.ColumnElement[Any], ...] = ()
     if finished_columns is not None:
-        finish = (_finish_update(finished_columns), _SetVariables(finished=sa.func.row_count()))
+        finish = (
+            reservation.finish_update(finished_columns),
+            _SetVariables(finished=sa.func.row_count()),
+        )
         finished = (_variable("finished"),)
     return Script(
         _BEGIN,
@@ -220,20 +186,12 @@ def _finish_script(columns: tuple[str, ...], broken: bool) -> Script:
         _BEGIN,
         _LOCK_EXPERIMENT,
         _SET_CHANGE_SEQ,
-        _finish_update(columns),
+        reservation.finish_update(columns),
         _SetVariables(finished=sa.func.row_count()),
         *(give_back if broken else ()),
         sa.select(_variable("finished")),
         _COMMIT,
     )
-
-
-def _finish_parameters(
-    trial_id: int, attempt: int, status: TrialStatus, values: dict[str, Any]
-) -> dict[str, Any]:
-    parameters = {"p_trial_id": trial_id, "p_attempt": attempt, "p_status": status.value}
-    parameters.update({f"v_{name}": value for name, value in values.items()})
-    return parameters
 
 
 _LOCK = Prepared(_LOCK_EXPERIMENT)
@@ -302,7 +260,7 @@ class MysqlBackend(Backend):
         if finishing is not None:
             trial_id, attempt, values = finishing
             columns = tuple(sorted(values))
-            parameters = new_trial | _finish_parameters(
+            parameters = new_trial | reservation.finish_parameters(
                 trial_id, attempt, TrialStatus.COMPLETED, values
             )
         ((outcome, *rest),) = _acquire_script(columns).run(connection, parameters)
@@ -321,7 +279,7 @@ class MysqlBackend(Backend):
         values: dict[str, Any],
     ) -> bool:
         trial_id, attempt, experiment_id = trial
-        parameters = _finish_parameters(trial_id, attempt, status, values)
+        parameters = reservation.finish_parameters(trial_id, attempt, status, values)
         parameters["p_experiment_id"] = experiment_id
         script = _finish_script(tuple(sorted(values)), status is TrialStatus.BROKEN)
         return bool(script.run(connection, parameters)[0][0] == 1)
