@@ -283,6 +283,7 @@ def profiled_worker(
 def explain(url: str, name: str) -> dict[str, list[str]]:
     """The plans of the hot statements, on an experiment that has its full history."""
     from orionlite.storage import queries, reservation
+    from orionlite.storage.backends import postgresql, sqlite
 
     storage = Storage(url)
     experiment = open_experiment(storage, name)
@@ -302,12 +303,12 @@ def explain(url: str, name: str) -> dict[str, list[str]]:
             {"experiment_id": experiment.id, "since": since, "unseen": unseen},
         ),
         "reserve a waiting trial": (
-            reservation._RESERVE,
+            reservation.RESERVE.statement,
             {"p_experiment_id": experiment.id, "p_worker_id": "explain", "p_lease_s": 60.0},
         ),
         "finish (completed)": (
-            reservation._finish_statement(("objective",), False, dialect).statement,
-            reservation._finish_parameters(trial_id, 1, TrialStatus.COMPLETED, {"objective": 1.0}),
+            reservation.finish_update(("objective",)),
+            reservation.finish_parameters(trial_id, 1, TrialStatus.COMPLETED, {"objective": 1.0}),
         ),
         "count by status (--max-broken, API)": (
             queries._COUNT_STATUS,
@@ -318,16 +319,12 @@ def explain(url: str, name: str) -> dict[str, list[str]]:
         # As the worker runs it: with the previous trial's result (see Worker._record).
         recorded = {"objective": 1.0, "results": None, "exit_code": 0, "error": None}
         statements["acquire (record the last result, reserve or create: one statement)"] = (
-            reservation._acquire_postgresql(tuple(sorted(recorded))).statement,
-            new_trial
-            | reservation._finish_parameters(trial_id, 1, TrialStatus.COMPLETED, recorded),
+            postgresql._acquire_statement(tuple(sorted(recorded))).statement,
+            new_trial | reservation.finish_parameters(trial_id, 1, TrialStatus.COMPLETED, recorded),
         )
     else:
-        statements["claim budget"] = (reservation._CLAIM_BUDGET_SQLITE.statement, new_trial)
-        statements["insert reserved trial"] = (
-            reservation._INSERT_RESERVED_SQLITE.statement,
-            new_trial,
-        )
+        statements["take a budget slot"] = (sqlite._TAKE_SLOT.statement, new_trial)
+        statements["insert reserved trial"] = (sqlite._INSERT_RESERVED.statement, new_trial)
     plans: dict[str, list[str]] = {}
     with engine.connect() as connection:
         if dialect == "postgresql":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
+from orionlite.storage.engine import make_engine
 from orionlite.storage.tables import metadata
 
 config = context.config
@@ -21,6 +22,7 @@ def run_migrations(conn: sa.Connection) -> None:
 if connection is not None:
     run_migrations(connection)
 else:
-    engine = sa.create_engine(config.get_main_option("sqlalchemy.url") or "")
+    # orionlite's own engine: the URL as users write it (mysql://, ?pgbouncer=true).
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.begin() as conn:
         run_migrations(conn)

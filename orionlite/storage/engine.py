@@ -243,6 +243,51 @@ class Prepared:
         return compiled
 
 
+class Script:
+    """Statements sent to the server together, in one round trip: each one's SQL with its
+    own arguments, for a driver that runs several statements per call (PyMySQL, with
+    ``CLIENT.MULTI_STATEMENTS``). The rows are those of the last statement that returns
+    any.
+
+    A failing statement stops the ones after it; a transaction the script opened is then
+    rolled back before the error is raised, so the connection is clean for a retry.
+    """
+
+    def __init__(self, *statements: sa.ClauseElement) -> None:
+        self.statements = statements
+        self._by_dialect: dict[str, list[_Compiled]] = {}
+
+    def run(self, connection: sa.Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        pieces = self._compiled(connection.dialect)
+        sql = ";\n".join(piece.sql for piece in pieces)
+        args = [value for piece in pieces for value in piece.arguments(params)]
+        last = next(piece for piece in reversed(pieces) if piece.returns_rows)
+        cursor = _cursor(connection, raw=False)
+        rows: list[tuple[Any, ...]] = []
+        try:
+            cursor.execute(sql, args)
+            while True:
+                if cursor.description is not None:
+                    rows = list(cursor.fetchall())
+                if not cursor.nextset():
+                    break
+        except connection.dialect.loaded_dbapi.Error as exc:
+            connection.info.pop(_CURSOR, None)
+            cursor.close()
+            dbapi_connection = connection.connection.dbapi_connection
+            with suppress(Exception):
+                dbapi_connection.rollback()  # type: ignore[union-attr]
+            raise _wrapped(connection, exc, sql, args, cursor) from exc
+        return [_parse_json(row, last.json_columns) for row in rows]
+
+    def _compiled(self, dialect: sa.Dialect) -> list[_Compiled]:
+        pieces = self._by_dialect.get(dialect.name)
+        if pieces is None:
+            pieces = [_Compiled(statement, dialect, False) for statement in self.statements]
+            self._by_dialect[dialect.name] = pieces
+        return pieces
+
+
 @contextmanager
 def immediate_transaction(connection: sa.Connection) -> Iterator[None]:
     """SQLite's write transaction, begun and committed on the driver itself.

@@ -2,8 +2,8 @@
 experiments. Each runs inside one write transaction of ``Storage``.
 
 Requeued broken trials and inserted trials count against max_trials again, so they take
-their slots through ``budget.take_slots``, which locks every share of the budget in share
-order like a change of max_trials: the budget stays exact while workers run.
+their slots through ``budget.take_slots``, which locks the experiment's budget row: the
+budget stays exact while workers run.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from orionlite.storage.queries import inserted_id
 from orionlite.storage.sqlfunctions import change_seq, db_now
 from orionlite.storage.tables import experiments, trials
 
-# Statuses that hold no slot of max_trials (budget_shares.used counts every other one).
+# Statuses that hold no slot of max_trials (experiments.budget_used counts every other one).
 _FREE_STATUSES = (TrialStatus.BROKEN.value,)
 
 

@@ -12,7 +12,6 @@ from sqlalchemy.dialects import postgresql
 
 from orionlite.objectives import feasible
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
-from orionlite.storage import budget
 from orionlite.storage.engine import Prepared
 from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress
 from orionlite.storage.tables import experiments, trials
@@ -146,15 +145,14 @@ def insert_experiment(
     insert_unless_taken: Callable[[sa.Table, dict[str, Any], list[str]], sa.Insert],
     used: int = 0,
 ) -> sa.Row[Any] | None:
-    """The experiment and the shares of its budget (``storage.budget``), with ``used``
-    slots already taken (a branch's inherited trials); None if another worker created
-    (name, version) first.
+    """The experiment, with ``used`` slots of its budget already taken (a branch's
+    inherited trials); None if another worker created (name, version) first.
 
     Workers that start together all try to create it: where the backend can, a taken name
     is "do nothing", not a unique violation, which the server would log as an error.
     """
     statement = insert_unless_taken(
-        experiments, {"created_at": db_now(), **values}, ["name", "version"]
+        experiments, {"created_at": db_now(), **values, "budget_used": used}, ["name", "version"]
     )
     inserted = connection.execute(statement)
     # No RETURNING: MySQL has none (MariaDB has it for INSERT only).
@@ -162,9 +160,7 @@ def insert_experiment(
     if inserted.rowcount == 0 or key is None or key[0] is None:
         return None
     experiment_id = int(key[0])
-    row = connection.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).one()
-    budget.insert_shares(connection, row.id, row.max_trials, used)
-    return row
+    return connection.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).one()
 
 
 def select_experiment(
@@ -190,13 +186,10 @@ def select_experiments(connection: sa.Connection) -> list[sa.Row[Any]]:
 def update_experiment(
     connection: sa.Connection, experiment_id: int, values: dict[str, Any]
 ) -> None:
-    """Change an experiment's settings; a new max_trials is spread over the budget's
-    shares in the same transaction."""
+    """Change an experiment's settings (a new max_trials applies to the next creation)."""
     connection.execute(
         experiments.update().where(experiments.c.id == experiment_id).values(**values)
     )
-    if "max_trials" in values:
-        budget.rebalance(connection, experiment_id, values["max_trials"])
 
 
 Watermark = int | tuple[int, tuple[int, ...]]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 # The newest migration in migrations/versions; a test checks it is Alembic's head.
-HEAD_REVISION = "0006_objectives"
+HEAD_REVISION = "0007_budget_counter"
 KNOWN_REVISIONS = (
     "0001_initial",
     "0002_unfinished_index",
@@ -31,6 +31,7 @@ KNOWN_REVISIONS = (
     "0004_operating",
     "0005_trial_progress",
     "0006_objectives",
+    "0007_budget_counter",
 )
 # Serialises creations and upgrades of the schema (many workers start together): the
 # backend's lock (``Backend.schema_lock``), taken on the connection that changes it.

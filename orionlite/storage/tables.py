@@ -44,6 +44,8 @@ experiments = sa.Table(
     # Declared objectives, [{"name", "direction"}] (orionlite.objectives); NULL is the
     # default: one objective, minimised, under any name.
     sa.Column("objectives", sa.JSON, nullable=True),
+    # Trials that count against max_trials: every status but broken (storage.budget).
+    sa.Column("budget_used", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("name", "version", name="uq_experiments_name_version"),
 )
 
@@ -101,24 +103,6 @@ trials = sa.Table(
         postgresql_where=sa.text(UNFINISHED_STATUS_SQL),
         sqlite_where=sa.text(UNFINISHED_STATUS_SQL),
     ),
-)
-
-# max_trials as shares that workers claim slots from in parallel (storage.budget). A
-# creation increments ``used`` of one share with a guarded UPDATE, which is what makes the
-# budget exact without counting the whole history on every reservation; ``used`` counts
-# trials of every status but broken, and ``cap`` is NULL when max_trials is.
-budget_shares = sa.Table(
-    "budget_shares",
-    metadata,
-    sa.Column(
-        "experiment_id",
-        sa.Integer,
-        sa.ForeignKey("experiments.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("share", sa.Integer, primary_key=True),
-    sa.Column("used", sa.Integer, nullable=False),
-    sa.Column("cap", sa.Integer, nullable=True),
 )
 
 # Intermediate values a trial reported while it ran (orionlite.progress_file). Written

@@ -21,10 +21,6 @@ from orionlite.records import TrialStatus
 WORKERS = 8
 MAX_TRIALS = 24
 ERROR_LINE = re.compile(r"\b(ERROR|FATAL|PANIC):  ")
-# Excluded for now: the end of a run, when workers race for the last budget shares with
-# NOWAIT (storage.budget), which the server logs. The budget's shares are being replaced;
-# remove this exclusion with them.
-EXCLUDED = ('could not obtain lock on row in relation "budget_shares"',)
 
 
 @pytest.fixture
@@ -44,11 +40,7 @@ def _errors_since(cluster: ThrowawayCluster, offset: int) -> list[str]:
     with open(cluster.log, errors="replace") as log:
         log.seek(offset)
         lines = log.read().splitlines()
-    return [
-        line
-        for line in lines
-        if ERROR_LINE.search(line) and not any(excluded in line for excluded in EXCLUDED)
-    ]
+    return [line for line in lines if ERROR_LINE.search(line)]
 
 
 @pytest.mark.slow

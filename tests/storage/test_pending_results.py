@@ -61,18 +61,22 @@ def _counting_writes(url: str) -> Iterator[tuple[Storage, list[int]]]:
         if isinstance(dbapi_connection, sqlite3.Connection):
             dbapi_connection.set_trace_callback(statement)
         elif type(dbapi_connection).__module__.startswith("pymysql"):
-            # Every statement but COMMIT goes through query(): a transaction that
-            # writes counts once, as does a write outside any.
+            # Every statement but the driver's COMMIT goes through query(), several at
+            # once in a script: a transaction that writes counts once, as does a write
+            # outside any.
             query, wrote = dbapi_connection.query, [False]
 
             def traced(sql: Any, unbuffered: bool = False) -> Any:
                 text = sql.decode() if isinstance(sql, bytes) else sql
-                word = text.lstrip().split(None, 1)[0].upper()
-                if word == "BEGIN":
-                    inside[0], wrote[0] = True, False
-                elif word in ("INSERT", "UPDATE", "DELETE") and not (inside[0] and wrote[0]):
-                    count[0] += 1
-                    wrote[0] = True
+                for part in text.split(";\n"):
+                    word = part.lstrip().split(None, 1)[0].upper()
+                    if word in ("BEGIN", "START"):
+                        inside[0], wrote[0] = True, False
+                    elif word in ("COMMIT", "ROLLBACK"):
+                        inside[0] = False
+                    elif word in ("INSERT", "UPDATE", "DELETE") and not (inside[0] and wrote[0]):
+                        count[0] += 1
+                        wrote[0] = True
                 return query(sql, unbuffered)
 
             dbapi_connection.query = traced
@@ -154,9 +158,9 @@ def test_a_duplicate_proposal_keeps_the_result_and_uses_no_budget(
     assert _acquire(storage, exp, 4) is CreateRefusal.BUDGET_SPENT
 
 
-# Another process that holds the write lock (SQLite), every share of the experiment's
-# budget (PostgreSQL) or the experiment's row (MySQL's writers take turns on it) for half a
-# second, far longer than SQLite's busy timeout.
+# Another process that holds the write lock (SQLite) or the experiment's row (its budget on
+# PostgreSQL; MySQL's writers take turns on it) for half a second, far longer than SQLite's
+# busy timeout.
 _HOLD_THE_LOCK = """
 import sys, time
 url, experiment_id = sys.argv[1], int(sys.argv[2])
@@ -177,9 +181,7 @@ elif url.startswith("mysql"):
 else:
     import psycopg
     connection = psycopg.connect(url)
-    connection.execute(
-        "SELECT share FROM budget_shares WHERE experiment_id = %s FOR UPDATE", (experiment_id,)
-    )
+    connection.execute("SELECT id FROM experiments WHERE id = %s FOR UPDATE", (experiment_id,))
 print("held", flush=True)
 time.sleep(0.5)
 connection.commit()
@@ -190,8 +192,8 @@ def test_a_lock_held_by_another_process_delays_the_acquisition_without_failing_i
     db_url: str, storage: Storage, new_experiment: Callable[..., int]
 ) -> None:
     """On SQLite the acquisition's ``BEGIN IMMEDIATE`` finds the database locked, times
-    out and is tried again until the holder commits; on PostgreSQL the budget claim waits
-    for a share. Either way the result is recorded and the next trial created."""
+    out and is tried again until the holder commits; elsewhere the creation waits for the
+    experiment's row. Either way the result is recorded and the next trial created."""
     exp = new_experiment(storage)
     pending = _completed(_acquire(storage, exp, 1))
     command = [sys.executable, "-c", _HOLD_THE_LOCK, db_url, str(exp)]

@@ -55,6 +55,18 @@ def test_migrations_produce_exactly_the_declared_tables(db_url: str, tmp_path: P
     assert differences == []
 
 
+def test_alembic_itself_takes_the_urls_orionlite_takes(db_url: str, tmp_path: Path) -> None:
+    """Alembic's own commands (no connection handed over) accept what --storage accepts:
+    mysql:// without a driver name, and orionlite's ?pgbouncer=true on PostgreSQL."""
+    from alembic import command
+
+    url = _empty_url(db_url, tmp_path)
+    if url.startswith("postgresql"):
+        url += "?pgbouncer=true"
+    command.upgrade(alembic_config(url), "head")
+    assert check_database(url)[0] == HEAD_REVISION
+
+
 def test_new_database_is_created_at_head_on_first_use(db_url: str, tmp_path: Path) -> None:
     url = _empty_url(db_url, tmp_path)
     storage = Storage(url)
@@ -152,7 +164,8 @@ def test_upgrading_from_the_first_revision_keeps_the_data(db_url: str, tmp_path:
 def test_the_budget_survives_a_downgrade_and_upgrade(
     db_url: str, tmp_path: Path, new_experiment: Callable[..., int]
 ) -> None:
-    """0003_budget_shares both ways: the slots taken move to ``budget_used`` and back."""
+    """0003_budget_shares and 0007_budget_counter both ways: the slots taken move from
+    ``budget_used`` to the shares and back."""
     from alembic import command
 
     url = _empty_url(db_url, tmp_path)

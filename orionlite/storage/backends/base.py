@@ -76,7 +76,8 @@ class Backend:
     def reserve(
         self, connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
     ) -> tuple[Any, ...] | None:
-        """Reserve the oldest reservable trial; its RECORD_COLUMNS, or None."""
+        """Reserve the oldest reservable trial; its RECORD_COLUMNS, or None (one statement
+        on SQLite and PostgreSQL, shared in ``reservation``)."""
         return reservation.reserve_existing(connection, experiment_id, worker_id, lease_s)
 
     def acquire(
@@ -104,8 +105,7 @@ class Backend:
     ) -> bool:
         """Record the end of ``trial`` (id, attempt, experiment id) under its token;
         False if the token no longer matches."""
-        trial_id, attempt, _ = trial
-        return reservation.finish(connection, trial_id, attempt, status, values)
+        raise NotImplementedError
 
     def finish_and_read(
         self,

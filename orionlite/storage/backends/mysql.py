@@ -5,13 +5,15 @@ CTEs, and neither shows a reader its snapshot. So each unit of work is a short R
 COMMITTED transaction of plain statements, and the writers of one experiment's trials take
 turns on the experiment's row (:func:`lock_experiment`). Taking turns is what makes
 ``change_seq`` exact (``sqlfunctions.change_seq``), and with it the per-experiment trial
-number (``MAX + 1``) and the budget (the first share with room): each is read after the
+number (``MAX + 1``) and the budget (``experiments.budget_used``): each is read after the
 lock, so it includes the previous holder's committed writes. No sequence is used, so
 MySQL 8 needs nothing that MariaDB has and it lacks (docs/mysql.md).
 
-Every statement is compiled once and run on the driver's cursor (``engine.Prepared``):
-the experiment's lock is held while they run, so the Python between them counts too.
-Connection settings and error codes are in ``storage.mysql_session``.
+The worker's units of work (reserve, acquire, finish) are each one script, sent in one
+round trip from ``START TRANSACTION`` to ``COMMIT`` (``engine.Script``): the turn is held
+only while the server runs it, never across a round trip to the worker. Decisions inside
+a script are session variables (``@orionlite_*``) set by one statement and read by the
+next. Connection settings and error codes are in ``storage.mysql_session``.
 """
 
 from __future__ import annotations
@@ -23,163 +25,186 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
+from sqlalchemy.ext.compiler import compiles
 
 from orionlite.records import TrialStatus
 from orionlite.storage import budget, reservation
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
-from orionlite.storage.engine import Prepared
+from orionlite.storage.engine import Prepared, Script
 from orionlite.storage.queries import RECORD_COLUMNS
-from orionlite.storage.sqlfunctions import change_seq, db_now
-from orionlite.storage.tables import budget_shares, experiments, trials
+from orionlite.storage.tables import experiments, trials
 
 _EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
-_TRIAL_ID = sa.bindparam("p_trial_id", type_=sa.Integer)
-_ATTEMPT = sa.bindparam("p_attempt", type_=sa.Integer)
 _WORKER_ID = sa.bindparam("p_worker_id", type_=sa.String)
 _LEASE_S = sa.bindparam("p_lease_s", type_=sa.Float)
-_SHARE = sa.bindparam("p_share", type_=sa.Integer)
+_PARAMS_HASH = sa.bindparam("p_params_hash", type_=sa.String)
+
+
+class _SetVariables(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """``SET @orionlite_name = (expression), ...``: a value that later statements of the
+    same script read (:func:`_variable`)."""
+
+    inherit_cache = False
+
+    def __init__(self, **values: sa.ColumnElement[Any]) -> None:
+        self.values = values
+
+
+@compiles(_SetVariables, "mysql")
+@compiles(_SetVariables, "mariadb")
+def _set_variables(element: _SetVariables, compiler: Any, **kw: Any) -> str:
+    assignments = (
+        f"@orionlite_{name} = ({compiler.process(value, **kw)})"
+        for name, value in element.values.items()
+    )
+    return "SET " + ", ".join(assignments)
+
+
+def _variable(name: str) -> sa.ColumnElement[Any]:
+    return sa.literal_column(f"@orionlite_{name}")
+
+
+def _is(name: str, value: int) -> sa.ColumnElement[bool]:
+    """``@orionlite_name = value``, written out: a bound parameter would be named after
+    the variable, which is no valid placeholder name."""
+    return sa.literal_column(f"@orionlite_{name} = {int(value)}", sa.Boolean)
+
+
+_BEGIN = sa.text("START TRANSACTION")
+_COMMIT = sa.text("COMMIT")
 
 # The lock every writer of an experiment's trials takes first, then the marker its writes
 # carry (read after the lock: the previous holder's commit is included).
 _LOCK_EXPERIMENT = (
     sa.select(experiments.c.id).where(experiments.c.id == _EXPERIMENT_ID).with_for_update()
 )
-_SET_CHANGE_SEQ = sa.text(
-    "SET @orionlite_change_seq = (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials "
-    "WHERE experiment_id = :p_experiment_id)"
-)
-
-# Its SKIP LOCKED needs MariaDB 10.6 or MySQL 8.
-_CANDIDATE = reservation.oldest_reservable(reservation.reservable_now())
-_RESERVE = (
-    trials.update()
-    .where(trials.c.id == _TRIAL_ID, reservation.reservable_now())
-    .values(**reservation.reserved_values())
-)
-_RECORD = sa.select(*RECORD_COLUMNS).where(trials.c.id == _TRIAL_ID)
-
-# What a creation needs to know, read together after the lock: the first share of the
-# budget with room (NULL: spent), whether the point exists, and the next number.
-_CREATION = sa.select(
-    sa.select(budget_shares.c.share)
-    .where(budget_shares.c.experiment_id == _EXPERIMENT_ID, budget.room())
-    .order_by(budget_shares.c.share)
-    .limit(1)
-    .scalar_subquery(),
-    sa.exists(
-        sa.select(trials.c.id).where(
-            trials.c.experiment_id == _EXPERIMENT_ID,
-            trials.c.params_hash == sa.bindparam("p_params_hash", type_=sa.String),
-        )
-    ),
-    sa.select(sa.func.coalesce(sa.func.max(trials.c.number), 0) + 1)
+_SET_CHANGE_SEQ = _SetVariables(
+    change_seq=sa.select(sa.func.coalesce(sa.func.max(trials.c.change_seq), 0) + 1)
     .where(trials.c.experiment_id == _EXPERIMENT_ID)
-    .scalar_subquery(),
+    .scalar_subquery()
 )
-_INSERT = trials.insert().values(
-    experiment_id=_EXPERIMENT_ID,
-    params=sa.bindparam("p_params", type_=trials.c.params.type),
-    params_hash=sa.bindparam("p_params_hash", type_=sa.String),
-    status=TrialStatus.RESERVED.value,
-    attempt=1,
-    reserved_by=_WORKER_ID,
-    heartbeat_at=db_now(),
-    lease_expires_at=db_now() + _LEASE_S,
-    created_at=db_now(),
-    started_at=db_now(),
-    parent_trial_id=sa.bindparam("p_parent_trial_id", type_=sa.Integer),
-    change_seq=change_seq(),
-    number=sa.bindparam("p_number", type_=sa.Integer),
+
+# The oldest reservable trial, locked (its SKIP LOCKED needs MariaDB 10.6 or MySQL 8),
+# then reserved; ``reserved`` says whether it was.
+_RESERVE = (
+    _SetVariables(
+        candidate=reservation.oldest_reservable(reservation.reservable_now()).scalar_subquery()
+    ),
+    trials.update()
+    .where(trials.c.id == _variable("candidate"), reservation.reservable_now())
+    .values(**reservation.reserved_values()),
+    _SetVariables(reserved=sa.func.row_count()),
 )
-_TAKE_SLOT = (
-    budget_shares.update()
-    .where(budget_shares.c.experiment_id == _EXPERIMENT_ID, budget_shares.c.share == _SHARE)
-    .values(used=budget_shares.c.used + 1)
+
+_NEW_TRIAL = {
+    name: value if isinstance(value, sa.ColumnElement) else sa.literal(value)
+    for name, value in dict(reservation.NEW_TRIAL, number=_variable("number")).items()
+}
+
+# A creation, only if nothing was reserved: whether the budget has a slot left, whether the
+# point exists, and the next number; then the insert, counted in the budget if it happened.
+_CREATE = (
+    _SetVariables(
+        room=budget.has_room(_EXPERIMENT_ID),
+        duplicate=sa.exists(
+            sa.select(trials.c.id).where(
+                trials.c.experiment_id == _EXPERIMENT_ID, trials.c.params_hash == _PARAMS_HASH
+            )
+        ),
+        number=sa.select(sa.func.coalesce(sa.func.max(trials.c.number), 0) + 1)
+        .where(trials.c.experiment_id == _EXPERIMENT_ID)
+        .scalar_subquery(),
+    ),
+    trials.insert().from_select(
+        list(_NEW_TRIAL),
+        sa.select(*_NEW_TRIAL.values()).where(
+            _is("reserved", 0), _is("room", 1), _is("duplicate", 0)
+        ),
+    ),
+    _SetVariables(created=sa.func.row_count()),
+    _SetVariables(new_id=sa.case((_is("created", 1), sa.func.last_insert_id()), else_=None)),
+    budget.take_slot(_is("created", 1)),
 )
-# A broken trial's slot back: from the first share with one in use.
-_SHARE_IN_USE = (
-    sa.select(budget_shares.c.share)
-    .where(budget_shares.c.experiment_id == _EXPERIMENT_ID, budget_shares.c.used > 0)
-    .order_by(budget_shares.c.share)
-    .limit(1)
+
+
+def _record(which: sa.ColumnElement[Any], *leading: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """``leading`` and the RECORD_COLUMNS of trial ``which`` (nulls for none): one row."""
+    one = sa.select(sa.literal(1).label("one")).subquery("one")
+    return sa.select(*leading, *RECORD_COLUMNS).select_from(
+        one.outerjoin(trials, trials.c.id == which)
+    )
+
+
+_OUTCOME = sa.case(
+    (_is("reserved", 1), "reserved"),
+    (_is("created", 1), "created"),
+    (_is("room", 0), "budget_spent"),
+    else_="duplicate",
 )
-_GIVE_BACK_SLOT = (
-    budget_shares.update()
-    .where(budget_shares.c.experiment_id == _EXPERIMENT_ID, budget_shares.c.share == _SHARE)
-    .values(used=budget_shares.c.used - 1)
+_RESERVED_OR_CREATED = sa.case(
+    (_is("reserved", 1), _variable("candidate")), else_=_variable("new_id")
 )
-_OWNED = reservation.owned()
+_RESERVE_SCRIPT = Script(
+    _BEGIN,
+    _LOCK_EXPERIMENT,
+    _SET_CHANGE_SEQ,
+    *_RESERVE,
+    _record(sa.case((_is("reserved", 1), _variable("candidate")), else_=None)),
+    _COMMIT,
+)
 
 
 @functools.lru_cache(maxsize=64)
-def _finish_statement(columns: tuple[str, ...]) -> Prepared:
-    """The token-guarded end of a reservation, for one set of recorded columns."""
-    return Prepared(
-        trials.update()
-        .where(_OWNED)
-        .values(
-            status=sa.bindparam("p_status", type_=sa.String),
-            lease_expires_at=None,
-            ended_at=db_now(),
-            change_seq=change_seq(),
-            **{name: sa.bindparam(f"v_{name}", type_=trials.c[name].type) for name in columns},
+def _acquire_script(finished_columns: tuple[str, ...] | None) -> Script:
+    """Record the worker's previous trial (with ``finished_columns``), then reserve a
+    waiting trial or create the proposed one: (outcome, [finished], RECORD_COLUMNS)."""
+    finish: tuple[sa.ClauseElement, ...] = ()
+    finished: tuple[sa.ColumnElement[Any], ...] = ()
+    if finished_columns is not None:
+        finish = (
+            reservation.finish_update(finished_columns),
+            _SetVariables(finished=sa.func.row_count()),
         )
+        finished = (_variable("finished"),)
+    return Script(
+        _BEGIN,
+        _LOCK_EXPERIMENT,
+        _SET_CHANGE_SEQ,
+        *finish,
+        *_RESERVE,
+        *_CREATE,
+        _record(_RESERVED_OR_CREATED, _OUTCOME, *finished),
+        _COMMIT,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _finish_script(columns: tuple[str, ...], broken: bool) -> Script:
+    """The end of a reservation, and a broken trial's slot back: (finished,)."""
+    give_back = (budget.give_back_slot(_EXPERIMENT_ID, _is("finished", 1)),)
+    return Script(
+        _BEGIN,
+        _LOCK_EXPERIMENT,
+        _SET_CHANGE_SEQ,
+        reservation.finish_update(columns),
+        _SetVariables(finished=sa.func.row_count()),
+        *(give_back if broken else ()),
+        sa.select(_variable("finished")),
+        _COMMIT,
     )
 
 
 _LOCK = Prepared(_LOCK_EXPERIMENT)
 _SET_SEQ = Prepared(_SET_CHANGE_SEQ)
-_CANDIDATE_PREPARED = Prepared(_CANDIDATE)
-_RESERVE_PREPARED = Prepared(_RESERVE)
-_RECORD_PREPARED = Prepared(_RECORD)
-_CREATION_PREPARED = Prepared(_CREATION)
-_INSERT_PREPARED = Prepared(_INSERT)
-_TAKE_SLOT_PREPARED = Prepared(_TAKE_SLOT)
-_SHARE_IN_USE_PREPARED = Prepared(_SHARE_IN_USE)
-_GIVE_BACK_SLOT_PREPARED = Prepared(_GIVE_BACK_SLOT)
 
 
 def lock_experiment(connection: sa.Connection, experiment_id: int) -> None:
     """Take the experiment's turn to write trials (held until commit), and set the marker
-    its writes carry."""
+    its writes carry: for the writers that run inside a transaction of their own
+    (requeue, insert, a branch's copied trials)."""
     parameters = {"p_experiment_id": experiment_id}
     _LOCK.run(connection, parameters)
     _SET_SEQ.run_write(connection, parameters)
-
-
-def _reserve(
-    connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
-) -> tuple[Any, ...] | None:
-    """Under the experiment's lock: reserve its oldest reservable trial, or None."""
-    rows = _CANDIDATE_PREPARED.run(connection, {"p_experiment_id": experiment_id})
-    if not rows:
-        return None
-    candidate = rows[0][0]
-    parameters = {"p_trial_id": candidate, "p_worker_id": worker_id, "p_lease_s": lease_s}
-    if _RESERVE_PREPARED.run_write(connection, parameters)[0] != 1:
-        return None
-    return _RECORD_PREPARED.run(connection, {"p_trial_id": candidate})[0]
-
-
-def _finish(
-    connection: sa.Connection,
-    trial: tuple[int, int, int],
-    status: TrialStatus,
-    values: dict[str, Any],
-) -> bool:
-    """Under the experiment's lock: the token-guarded end, and a broken trial's slot."""
-    trial_id, attempt, experiment_id = trial
-    parameters = {"p_trial_id": trial_id, "p_attempt": attempt, "p_status": status.value}
-    parameters.update({f"v_{name}": value for name, value in values.items()})
-    statement = _finish_statement(tuple(sorted(values)))
-    if statement.run_write(connection, parameters)[0] != 1:
-        return False
-    if status is TrialStatus.BROKEN:
-        experiment = {"p_experiment_id": experiment_id}
-        rows = _SHARE_IN_USE_PREPARED.run(connection, experiment)
-        if rows:
-            _GIVE_BACK_SLOT_PREPARED.run_write(connection, {**experiment, "p_share": rows[0][0]})
-    return True
 
 
 _SCHEMA_LOCK = "orionlite_schema"
@@ -188,7 +213,6 @@ _SCHEMA_LOCK_WAIT_S = 60
 
 class MysqlBackend(Backend):
     name = "mysql"
-    acquire_is_one_statement = False
 
     def lock_experiment(self, connection: sa.Connection, experiment_id: int) -> None:
         lock_experiment(connection, experiment_id)
@@ -217,8 +241,13 @@ class MysqlBackend(Backend):
     def reserve(
         self, connection: sa.Connection, experiment_id: int, worker_id: str, lease_s: float
     ) -> tuple[Any, ...] | None:
-        lock_experiment(connection, experiment_id)
-        return _reserve(connection, experiment_id, worker_id, lease_s)
+        parameters = {
+            "p_experiment_id": experiment_id,
+            "p_worker_id": worker_id,
+            "p_lease_s": lease_s,
+        }
+        row = _RESERVE_SCRIPT.run(connection, parameters)[0]
+        return row if row[0] is not None else None
 
     def acquire(
         self,
@@ -226,30 +255,21 @@ class MysqlBackend(Backend):
         new_trial: dict[str, Any],
         finishing: Finishing | None = None,
     ) -> Acquired:
-        experiment_id = new_trial["p_experiment_id"]
-        lock_experiment(connection, experiment_id)
-        finished = None
+        parameters = new_trial
+        columns = None
         if finishing is not None:
             trial_id, attempt, values = finishing
-            trial = (trial_id, attempt, experiment_id)
-            finished = _finish(connection, trial, TrialStatus.COMPLETED, values)
-        worker_id, lease_s = new_trial["p_worker_id"], new_trial["p_lease_s"]
-        row = _reserve(connection, experiment_id, worker_id, lease_s)
-        if row is not None:
-            return "reserved", row, finished
-        ((share, exists, number),) = _CREATION_PREPARED.run(connection, new_trial)
-        if share is None:
-            return "budget_spent", None, finished
-        if exists:
-            return "duplicate", None, finished
-        _, trial_id = _INSERT_PREPARED.run_write(connection, {**new_trial, "p_number": number})
-        slot = {"p_experiment_id": experiment_id, "p_share": share}
-        _TAKE_SLOT_PREPARED.run_write(connection, slot)
-        row = _RECORD_PREPARED.run(connection, {"p_trial_id": trial_id})[0]
-        return "created", row, finished
+            columns = tuple(sorted(values))
+            parameters = new_trial | reservation.finish_parameters(
+                trial_id, attempt, TrialStatus.COMPLETED, values
+            )
+        ((outcome, *rest),) = _acquire_script(columns).run(connection, parameters)
+        finished = None if finishing is None else rest.pop(0) == 1
+        row = tuple(rest) if outcome in ("reserved", "created") else None
+        return outcome, row, finished
 
     def finish_is_one_statement(self, status: TrialStatus) -> bool:
-        return False
+        return True  # one script, which is its own transaction
 
     def finish(
         self,
@@ -258,8 +278,11 @@ class MysqlBackend(Backend):
         status: TrialStatus,
         values: dict[str, Any],
     ) -> bool:
-        lock_experiment(connection, trial[2])
-        return _finish(connection, trial, status, values)
+        trial_id, attempt, experiment_id = trial
+        parameters = reservation.finish_parameters(trial_id, attempt, status, values)
+        parameters["p_experiment_id"] = experiment_id
+        script = _finish_script(tuple(sorted(values)), status is TrialStatus.BROKEN)
+        return bool(script.run(connection, parameters)[0][0] == 1)
 
 
 MYSQL = MysqlBackend()
