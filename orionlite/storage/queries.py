@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from orionlite.objectives import feasible
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
@@ -201,8 +200,27 @@ def update_experiment(
 
 Watermark = int | tuple[int, tuple[int, ...]]
 """Where a reader of the history stopped: ``0`` before the first read; then on SQLite the
-next change_seq, on PostgreSQL (xmax, in-progress transactions) of the reading snapshot
-(see ``sqlfunctions.change_seq``). Opaque to everything outside this module."""
+next change_seq, on MySQL the experiment's, on PostgreSQL (xmax, in-progress transactions)
+of the reading snapshot (see ``sqlfunctions.change_seq``). Its form and the statement's
+differences are the backend's (``backends.base.Backend``); opaque to everything else."""
+
+
+class ReaderWatermarks(Protocol):
+    """What a database's readers' watermark is: ``backends.base.Backend``'s methods."""
+
+    def reader_watermark(self, horizon: Any, in_progress: Any) -> Watermark: ...
+
+    def watermark_clause(self) -> sa.ColumnElement[bool]: ...
+
+    def watermark_parameters(self, since: Watermark) -> dict[str, Any]: ...
+
+
+# By dialect name, registered by each backend when created (backends import this module).
+_WATERMARKS: dict[str, ReaderWatermarks] = {}
+
+
+def register_watermarks(dialect: str, watermarks: ReaderWatermarks) -> None:
+    _WATERMARKS[dialect] = watermarks
 
 
 def changed_trials_statement(dialect: str, *leading: sa.ColumnElement[Any]) -> sa.Select[Any]:
@@ -214,23 +232,14 @@ def changed_trials_statement(dialect: str, *leading: sa.ColumnElement[Any]) -> s
     watermark = sa.select(
         read_horizon(experiment_id).label("horizon"), read_in_progress().label("in_progress")
     ).subquery("h")
-    since = trials.c.change_seq >= sa.bindparam("since", type_=sa.BigInteger)
-    if dialect == "postgresql":
-        unseen = sa.bindparam("unseen", type_=postgresql.ARRAY(sa.BigInteger()))
-        since = sa.or_(since, trials.c.change_seq == sa.any_(unseen))
+    since = _WATERMARKS[dialect].watermark_clause()
     changed = sa.and_(trials.c.experiment_id == experiment_id, since)
     columns = (*leading, watermark.c.horizon, watermark.c.in_progress, *_HISTORY_COLUMNS)
     return sa.select(*columns).select_from(watermark.outerjoin(trials, changed))
 
 
 def changed_trials_parameters(dialect: str, experiment_id: int, since: Watermark) -> dict[str, Any]:
-    parameters: dict[str, Any] = {"experiment_id": experiment_id}
-    if dialect == "postgresql":
-        since_xmax, unseen = since if isinstance(since, tuple) else (since, ())
-        parameters.update(since=since_xmax, unseen=list(unseen))
-    else:
-        parameters["since"] = since
-    return parameters
+    return {"experiment_id": experiment_id, **_WATERMARKS[dialect].watermark_parameters(since)}
 
 
 def changes_from_rows(
@@ -241,17 +250,13 @@ def changes_from_rows(
     changed = _records_from_text_rows(
         [row[skip + 2 :] for row in rows if row[skip + 2] is not None]
     )
-    horizon, in_progress = int(rows[0][skip]), rows[0][skip + 1]
-    if dialect == "postgresql":
-        return changed, (horizon, tuple(in_progress))
-    return changed, horizon
+    horizon, in_progress = rows[0][skip], rows[0][skip + 1]
+    return changed, _WATERMARKS[dialect].reader_watermark(horizon, in_progress)
 
 
+# By dialect, built at first use (after the backends registered their watermarks).
 # Planned per call: "change_seq >= :since" is a short range only if since is recent.
-_CHANGED_TRIALS = {
-    dialect: Prepared(changed_trials_statement(dialect), plan_per_call=True)
-    for dialect in ("sqlite", "postgresql", "mysql")
-}
+_CHANGED_TRIALS: dict[str, Prepared] = {}
 
 
 def select_changed_trials(
@@ -259,8 +264,12 @@ def select_changed_trials(
 ) -> tuple[list[TrialRecord], Watermark]:
     """Trials changed since the ``since`` watermark, and the next watermark."""
     dialect = connection.dialect.name
+    prepared = _CHANGED_TRIALS.get(dialect)
+    if prepared is None:
+        prepared = Prepared(changed_trials_statement(dialect), plan_per_call=True)
+        _CHANGED_TRIALS[dialect] = prepared
     parameters = changed_trials_parameters(dialect, experiment_id, since)
-    return changes_from_rows(dialect, _CHANGED_TRIALS[dialect].run(connection, parameters))
+    return changes_from_rows(dialect, prepared.run(connection, parameters))
 
 
 _SELECT_TRIAL = sa.select(trials).where(trials.c.id == sa.bindparam("trial_id", type_=sa.Integer))

@@ -135,3 +135,25 @@ def _read_in_progress_sqlite(element: read_in_progress, compiler: Any, **kw: Any
 @compiles(read_in_progress, "postgresql")
 def _read_in_progress_postgresql(element: read_in_progress, compiler: Any, **kw: Any) -> str:
     return "ARRAY(SELECT x::text::int8 FROM pg_snapshot_xip(pg_current_snapshot()) AS x)"
+
+
+class nulls_last(FunctionElement[Any]):
+    """An ORDER BY key, ``column.asc()`` or ``column.desc()``, with NULLs after the values."""
+
+    inherit_cache = True
+    name = "nulls_last"
+
+
+@compiles(nulls_last)
+def _nulls_last(element: nulls_last, compiler: Any, **kw: Any) -> str:
+    (ordered,) = element.clauses
+    return str(compiler.process(ordered.nulls_last(), **kw))
+
+
+@compiles(nulls_last, "mysql")
+@compiles(nulls_last, "mariadb")
+def _nulls_last_mysql(element: nulls_last, compiler: Any, **kw: Any) -> str:
+    # No NULLS LAST: "IS NULL" (0 for values, 1 for NULL) sorts first.
+    (ordered,) = element.clauses
+    column = compiler.process(ordered.element, **kw)
+    return f"{column} IS NULL, {compiler.process(ordered, **kw)}"

@@ -261,5 +261,22 @@ class MysqlBackend(Backend):
         lock_experiment(connection, trial[2])
         return _finish(connection, trial, status, values)
 
+    # -- a reader's watermark: the experiment's next change_seq ----------------------------
+
+    def changed_anywhere(self, connection: sa.Connection, since: str) -> tuple[bool, str]:
+        # No database-wide marker: each experiment's is its own MAX + 1. Any write raises
+        # its experiment's maximum, so the sum of the maxima and their number move with
+        # every change (a deleted experiment changes the number). One read of the
+        # (experiment_id, change_seq) index, one entry per experiment.
+        highest = (
+            sa.select(sa.func.max(trials.c.change_seq).label("seq"))
+            .group_by(trials.c.experiment_id)
+            .subquery()
+        )
+        state = sa.select(sa.func.coalesce(sa.func.sum(highest.c.seq), 0), sa.func.count())
+        total, experiments_seen = connection.execute(state).one()
+        text = f"{int(total)}.{int(experiments_seen)}"
+        return text != since, text
+
 
 MYSQL = MysqlBackend()

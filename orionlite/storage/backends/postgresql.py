@@ -14,6 +14,8 @@ from orionlite.records import TrialStatus
 from orionlite.storage import reservation
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
 from orionlite.storage.numbers import SEQUENCE_PREFIX
+from orionlite.storage.queries import Watermark
+from orionlite.storage.tables import trials
 
 # "orion": the advisory lock, held to the end of the transaction, that serialises creations
 # and upgrades of the schema.
@@ -79,6 +81,28 @@ class PostgresqlBackend(Backend):
         since: Any,
     ) -> tuple[bool, list[Any], Any]:
         return reservation.finish_and_read_postgresql(connection, trial, status, values, since)
+
+    # -- a reader's watermark: its snapshot's xmax and in-progress transactions ------------
+
+    def reader_watermark(self, horizon: Any, in_progress: Any) -> Watermark:
+        return int(horizon), tuple(int(xid) for xid in in_progress or ())
+
+    def watermark_clause(self) -> sa.ColumnElement[bool]:
+        # At or above the snapshot's xmax, or written by a transaction it could not see.
+        unseen = sa.bindparam("unseen", type_=postgresql.ARRAY(sa.BigInteger()))
+        return sa.or_(super().watermark_clause(), trials.c.change_seq == sa.any_(unseen))
+
+    def watermark_parameters(self, since: Watermark) -> dict[str, Any]:
+        since_xmax, unseen = since if isinstance(since, tuple) else (since, ())
+        return {"since": since_xmax, "unseen": list(unseen)}
+
+    def watermark_text(self, mark: Watermark) -> str:
+        horizon, in_progress = mark if isinstance(mark, tuple) else (mark, ())
+        return ".".join(str(value) for value in (horizon, *in_progress))
+
+    def watermark_from_text(self, text: str) -> Watermark:
+        values = self.watermark_numbers(text)
+        return (values[0], tuple(values[1:])) if values else 0
 
 
 POSTGRESQL = PostgresqlBackend()
