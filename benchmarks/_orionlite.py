@@ -299,7 +299,7 @@ def explain(url: str, name: str) -> dict[str, list[str]]:
     )
     statements: dict[str, tuple[Any, dict[str, Any]]] = {
         "refresh (changed trials + watermark)": (
-            queries._CHANGED_TRIALS[dialect].statement,
+            queries.changed_trials(storage.backend).statement,
             {"experiment_id": experiment.id, "since": since, "unseen": unseen},
         ),
         "reserve a waiting trial": (

@@ -7,12 +7,12 @@ matplotlib, ``.html`` with plotly (an interactive page). Both are optional
 Only completed trials are plotted, in completion order (``ended_at``), which is what
 "after N trials" means when several workers finish trials in an order unrelated to ids.
 
-Parameter importance is the share of a random forest's impurity decrease (scikit-learn's
-``feature_importances_``) when the forest, 100 trees with a fixed seed, learns to predict
-the objective from the parameters. Log-scale dimensions are fed in log10, choices as
-their option index. It is cheap, needs no extra package beyond scikit-learn (installed
-with scikit-optimize) and ranks parameters sensibly once a few dozen trials exist; it
-says which parameters the objective depends on in the region explored, not why.
+Parameter importance is the share of a random forest's impurity decrease when the forest,
+50 trees with a fixed seed, learns to predict the objective from the parameters
+(``orionlite.forest``, numpy only: importing scikit-learn took longer than the fit). Log-scale
+dimensions are fed in log10, choices as their option index. It ranks parameters sensibly
+once a few dozen trials exist, sees parameters that matter only together, and says which
+parameters the objective depends on in the region explored, not why.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from orionlite.experiment import Experiment
 
 KINDS = ("regret", "parallel", "importance", "curves", "pareto")
-_IMPORTANCE_TREES = 100
 
 
 def completed_trials(experiment: Experiment) -> list[TrialRecord]:
@@ -182,7 +181,8 @@ def fitted(used: int, total: int) -> str:
 def importances(experiment: Experiment, trials: Sequence[TrialRecord]) -> dict[str, float]:
     """Parameter -> importance (summing to 1, or all 0 when nothing varies); see module doc."""
     import numpy as np
-    from sklearn.ensemble import RandomForestRegressor
+
+    from orionlite import forest
 
     trials = for_fit(trials)
     encoded = axes(experiment, trials)
@@ -196,12 +196,8 @@ def importances(experiment: Experiment, trials: Sequence[TrialRecord]) -> dict[s
     target = np.array([trial.objective for trial in trials], dtype=float)
     if np.ptp(target) == 0:
         return {axis.name: 0.0 for axis in encoded}
-    forest = RandomForestRegressor(n_estimators=_IMPORTANCE_TREES, random_state=0)
-    forest.fit(features, target)
-    return {
-        axis.name: float(value)
-        for axis, value in zip(encoded, forest.feature_importances_, strict=True)
-    }
+    scores = forest.importances(features, target)
+    return {axis.name: float(value) for axis, value in zip(encoded, scores, strict=True)}
 
 
 # -- output -------------------------------------------------------------------------------

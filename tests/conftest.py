@@ -157,8 +157,8 @@ def mysql() -> MysqlDatabases:
 
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """The database ``db_url`` is on. A folder's conftest narrows it by overriding this
-    fixture (the dashboard reads SQLite and PostgreSQL only)."""
+    """The database ``db_url`` is on. A folder's conftest may narrow it by overriding
+    this fixture."""
     return str(request.param)
 
 

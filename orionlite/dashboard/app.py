@@ -147,7 +147,7 @@ class Dashboard:
 
     def experiment_page(self, request: Request) -> Response:
         record = self._experiment(request)
-        watermark = self.storage.watermark()  # before the reads: nothing is missed
+        watermark = self.storage.watermark(record.id)  # before the reads: nothing is missed
         query = trial_query(request, views.dimensions(record), views.maximized(record))
         page = self.storage.trials_page(record.id, query)
         best = self.storage.best_trial(record.id, record)

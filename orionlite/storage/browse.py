@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from orionlite.objectives import MAXIMIZE, Objectives, feasible
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
 from orionlite.storage import queries
+from orionlite.storage.backends import backend_for
 from orionlite.storage.plot_reads import FrontPoints, read_front
 from orionlite.storage.progress import Point, select_progress
 from orionlite.storage.readonly import check_readable, readonly_engine
-from orionlite.storage.sqlfunctions import db_now, read_horizon, read_in_progress
+from orionlite.storage.sqlfunctions import db_now, nulls_last, read_horizon, read_in_progress
 from orionlite.storage.tables import experiments, trial_progress, trials
 
 T = TypeVar("T")
@@ -109,7 +110,8 @@ class ReadOnlyStorage:
 
     def __init__(self, url: str | None) -> None:
         self.engine, self.display_url = readonly_engine(url)
-        self.dialect = self.engine.dialect.name
+        # What a watermark is here, and how to probe for changes (backends.base.Backend).
+        self.backend = backend_for(self.engine.url.drivername)
         # Pareto fronts by experiment, with the (count, last end) of completed trials
         # they were found from: pages poll far more often than trials complete.
         self._fronts: dict[int, tuple[Any, FrontPoints]] = {}
@@ -282,91 +284,54 @@ class ReadOnlyStorage:
 
     # -- live updates -------------------------------------------------------------------
 
-    def watermark(self) -> str:
-        """Where a reader stands now; pass it to :meth:`changes` or :meth:`changed`."""
-        statement = sa.select(read_horizon(), read_in_progress())
+    def watermark(self, experiment_id: int) -> str:
+        """Where a reader of the experiment stands now; pass it to :meth:`changes`."""
+        statement = sa.select(read_horizon(sa.literal(experiment_id)), read_in_progress())
         horizon, in_progress = self._read(lambda c: c.execute(statement).one())
-        return encode_watermark(self.dialect, (int(horizon), tuple(in_progress or ())))
+        return self.backend.watermark_text(self.backend.reader_watermark(horizon, in_progress))
 
     def changes(self, experiment_id: int, since: str) -> Changes:
         """The experiment's trials changed since ``since`` (the workers' change markers),
         with fresh status counts when anything changed. More than MAX_CHANGES changed
         rows (a page left asleep for hours) are not read: ``overflow`` tells the page to
         redraw from its bounded reads instead."""
-        mark = decode_watermark(self.dialect, since)
+        mark = self.backend.watermark_from_text(since)
         if mark == 0:  # no watermark: a reader starts from now, never from the beginning
-            return Changes([], self.watermark())
-        moved = sa.and_(trials.c.experiment_id == experiment_id, _moved(mark))
+            return Changes([], self.watermark(experiment_id))
+        moved = sa.and_(trials.c.experiment_id == experiment_id, self.backend.watermark_clause())
         how_many = sa.select(sa.func.count()).select_from(
             sa.select(trials.c.id).where(moved).limit(MAX_CHANGES + 1).subquery()
         )
+        parameters = self.backend.watermark_parameters(mark)
 
         def work(connection: sa.Connection) -> Changes:
-            if connection.execute(how_many).scalar_one() > MAX_CHANGES:
-                now = self.watermark()  # before the counts: nothing is missed
+            if connection.execute(how_many, parameters).scalar_one() > MAX_CHANGES:
+                now = self.watermark(experiment_id)  # before the counts: nothing is missed
                 counts = _all_statuses(queries.count_by_status(connection, experiment_id))
                 return Changes([], now, counts, overflow=True)
-            changed, after = queries.select_changed_trials(connection, experiment_id, mark)
+            changed, after = queries.select_changed_trials(
+                connection, self.backend, experiment_id, mark
+            )
             counts = (
                 _all_statuses(queries.count_by_status(connection, experiment_id)) if changed else {}
             )
-            return Changes(changed, encode_watermark(self.dialect, after), counts)
+            return Changes(changed, self.backend.watermark_text(after), counts)
 
         return self._read(work)
 
     def changed(self, since: str) -> tuple[bool, str]:
-        """Whether any trial or experiment changed since ``since`` (a watermark from this
-        method, or "" at first), and the next one: one indexed probe of
-        ``ix_trials_change_seq`` and a count of the few experiments."""
+        """Whether any trial or experiment changed since ``since`` (text from this method,
+        or "" at first), and the next one: the backend's probe of its change markers
+        (``Backend.changed_anywhere``) and a count of the few experiments."""
         mark_text, _, count_text = since.partition("/")
-        mark = decode_watermark(self.dialect, mark_text)
-        probe = sa.select(trials.c.id).where(_moved(mark)).limit(1)
-        state = sa.select(
-            read_horizon(),
-            read_in_progress(),
-            sa.select(sa.func.count()).select_from(experiments).scalar_subquery(),
-        )
+        how_many = sa.select(sa.func.count()).select_from(experiments)
 
         def work(connection: sa.Connection) -> tuple[bool, str]:
-            # The new watermark first: a change committed between the two reads is
-            # then seen again next time rather than missed.
-            after, in_progress, count = connection.execute(state).one()
-            found = connection.execute(probe).first() is not None
-            found = found or count_text != str(count)
-            text = encode_watermark(self.dialect, (int(after), tuple(in_progress or ())))
-            return found, f"{text}/{count}"
+            found, text = self.backend.changed_anywhere(connection, mark_text)
+            count = connection.execute(how_many).scalar_one()
+            return found or count_text != str(count), f"{text}/{count}"
 
         return self._read(work)
-
-
-def encode_watermark(dialect: str, mark: queries.Watermark) -> str:
-    """A watermark as text for a URL: ``horizon`` or ``horizon.xid.xid...``."""
-    if isinstance(mark, tuple):
-        horizon, in_progress = mark
-        return ".".join(str(value) for value in (horizon, *in_progress))
-    return str(mark)
-
-
-def decode_watermark(dialect: str, text: str) -> queries.Watermark:
-    """The inverse of :func:`encode_watermark`; anything unreadable is 0 (read all)."""
-    try:
-        values = [int(part) for part in text.split("/")[0].split(".") if part]
-    except ValueError:
-        values = []
-    if not values:
-        return 0
-    if dialect == "postgresql":
-        return values[0], tuple(values[1:])
-    return values[0]
-
-
-def _moved(mark: queries.Watermark) -> sa.ColumnElement[bool]:
-    """Rows whose change marker is past ``mark`` (see sqlfunctions.change_seq)."""
-    horizon, unseen = mark if isinstance(mark, tuple) else (mark, ())
-    moved = trials.c.change_seq >= horizon
-    if unseen:
-        moved = sa.or_(moved, trials.c.change_seq.in_(list(unseen)))
-    return moved
 
 
 def _feasible_results(results: Any) -> bool:
@@ -465,4 +430,4 @@ def _order(query: TrialQuery) -> Sequence[sa.ColumnElement[Any]]:
         descending = not descending
     ordered = column.desc() if descending else column.asc()
     tie = trials.c.id.desc() if query.descending else trials.c.id.asc()
-    return [ordered.nulls_last(), tie]
+    return [nulls_last(ordered), tie]

@@ -249,7 +249,9 @@ class Storage(OneConnection):
     ) -> tuple[list[TrialRecord], queries.Watermark]:
         """The trials changed since the watermark ``since`` (0 for all), and the watermark
         to pass next time (opaque: see ``queries.Watermark``)."""
-        return self._run_single(lambda c: queries.select_changed_trials(c, experiment_id, since))
+        return self._run_single(
+            lambda c: queries.select_changed_trials(c, self.backend, experiment_id, since)
+        )
 
     def completed_spread(self, experiment_id: int, limit: int) -> tuple[list[TrialRecord], int]:
         """At most ``limit`` completed trials spread evenly in completion order, and how

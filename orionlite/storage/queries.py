@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from orionlite.objectives import feasible
 from orionlite.records import ExperimentRecord, TrialRecord, TrialStatus
@@ -194,66 +194,74 @@ def update_experiment(
 
 Watermark = int | tuple[int, tuple[int, ...]]
 """Where a reader of the history stopped: ``0`` before the first read; then on SQLite the
-next change_seq, on PostgreSQL (xmax, in-progress transactions) of the reading snapshot
-(see ``sqlfunctions.change_seq``). Opaque to everything outside this module."""
+next change_seq, on MySQL the experiment's, on PostgreSQL (xmax, in-progress transactions)
+of the reading snapshot (see ``sqlfunctions.change_seq``). Its form and the statement's
+differences are the backend's (``backends.base.Backend``); opaque to everything else."""
 
 
-def changed_trials_statement(dialect: str, *leading: sa.ColumnElement[Any]) -> sa.Select[Any]:
+class ReaderWatermarks(Protocol):
+    """What a database's readers' watermark is: ``backends.base.Backend``'s methods."""
+
+    def __hash__(self) -> int: ...
+
+    def reader_watermark(self, horizon: Any, in_progress: Any) -> Watermark: ...
+
+    def watermark_clause(self) -> sa.ColumnElement[bool]: ...
+
+    def watermark_parameters(self, since: Watermark) -> dict[str, Any]: ...
+
+
+def changed_trials_statement(
+    watermarks: ReaderWatermarks, *leading: sa.ColumnElement[Any]
+) -> sa.Select[Any]:
     """The watermark and the changed rows in one statement, so one snapshot and one round
     trip: ``(SELECT watermark) LEFT JOIN trials``, which yields one row of nulls when
-    nothing changed. ``leading`` columns come first (see ``reservation.finish_and_read``).
+    nothing changed. ``leading`` columns come first (PostgreSQL's finish-and-read).
     """
     experiment_id = sa.bindparam("experiment_id", type_=sa.Integer)
     watermark = sa.select(
         read_horizon(experiment_id).label("horizon"), read_in_progress().label("in_progress")
     ).subquery("h")
-    since = trials.c.change_seq >= sa.bindparam("since", type_=sa.BigInteger)
-    if dialect == "postgresql":
-        unseen = sa.bindparam("unseen", type_=postgresql.ARRAY(sa.BigInteger()))
-        since = sa.or_(since, trials.c.change_seq == sa.any_(unseen))
+    since = watermarks.watermark_clause()
     changed = sa.and_(trials.c.experiment_id == experiment_id, since)
     columns = (*leading, watermark.c.horizon, watermark.c.in_progress, *_HISTORY_COLUMNS)
     return sa.select(*columns).select_from(watermark.outerjoin(trials, changed))
 
 
-def changed_trials_parameters(dialect: str, experiment_id: int, since: Watermark) -> dict[str, Any]:
-    parameters: dict[str, Any] = {"experiment_id": experiment_id}
-    if dialect == "postgresql":
-        since_xmax, unseen = since if isinstance(since, tuple) else (since, ())
-        parameters.update(since=since_xmax, unseen=list(unseen))
-    else:
-        parameters["since"] = since
-    return parameters
+def changed_trials_parameters(
+    watermarks: ReaderWatermarks, experiment_id: int, since: Watermark
+) -> dict[str, Any]:
+    return {"experiment_id": experiment_id, **watermarks.watermark_parameters(since)}
 
 
 def changes_from_rows(
-    dialect: str, rows: list[tuple[Any, ...]], skip: int = 0
+    watermarks: ReaderWatermarks, rows: list[tuple[Any, ...]], skip: int = 0
 ) -> tuple[list[TrialRecord], Watermark]:
     """The records and next watermark in the rows of a ``changed_trials_statement``
     (after ``skip`` leading columns)."""
     changed = _records_from_text_rows(
         [row[skip + 2 :] for row in rows if row[skip + 2] is not None]
     )
-    horizon, in_progress = int(rows[0][skip]), rows[0][skip + 1]
-    if dialect == "postgresql":
-        return changed, (horizon, tuple(in_progress))
-    return changed, horizon
+    horizon, in_progress = rows[0][skip], rows[0][skip + 1]
+    return changed, watermarks.reader_watermark(horizon, in_progress)
 
 
-# Planned per call: "change_seq >= :since" is a short range only if since is recent.
-_CHANGED_TRIALS = {
-    dialect: Prepared(changed_trials_statement(dialect), plan_per_call=True)
-    for dialect in ("sqlite", "postgresql", "mysql")
-}
+@functools.cache
+def changed_trials(watermarks: ReaderWatermarks) -> Prepared:
+    """The read of changed trials for one backend's watermarks. Planned per call:
+    "change_seq >= :since" is a short range only if since is recent."""
+    return Prepared(changed_trials_statement(watermarks), plan_per_call=True)
 
 
 def select_changed_trials(
-    connection: sa.Connection, experiment_id: int, since: Watermark
+    connection: sa.Connection,
+    watermarks: ReaderWatermarks,
+    experiment_id: int,
+    since: Watermark,
 ) -> tuple[list[TrialRecord], Watermark]:
     """Trials changed since the ``since`` watermark, and the next watermark."""
-    dialect = connection.dialect.name
-    parameters = changed_trials_parameters(dialect, experiment_id, since)
-    return changes_from_rows(dialect, _CHANGED_TRIALS[dialect].run(connection, parameters))
+    parameters = changed_trials_parameters(watermarks, experiment_id, since)
+    return changes_from_rows(watermarks, changed_trials(watermarks).run(connection, parameters))
 
 
 _SELECT_TRIAL = sa.select(trials).where(trials.c.id == sa.bindparam("trial_id", type_=sa.Integer))

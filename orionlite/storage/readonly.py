@@ -2,9 +2,10 @@
 
 SQLite is opened with ``mode=ro`` (the library refuses every write, and a missing file is
 an error instead of a new, empty database); PostgreSQL sessions start with
-``default_transaction_read_only`` and a statement timeout. Both run in autocommit: every
-statement is its own short snapshot, so a reader never holds a transaction, a lock or
-PostgreSQL's xmin back while workers run.
+``default_transaction_read_only`` and a statement timeout, MySQL and MariaDB sessions with
+``SET SESSION TRANSACTION READ ONLY`` and a statement timeout. All run in autocommit: every
+statement is its own short snapshot (InnoDB's reads take no locks), so a reader never holds
+a transaction, a lock or PostgreSQL's xmin back while workers run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from orionlite.errors import OrionliteError, StorageError
 from orionlite.storage.engine import parse_url, split_pgbouncer_option
 from orionlite.storage.schema import check_revision, current_revision
-from orionlite.storage.urls import is_sqlite, mask_url, normalize_url, resolve_url
+from orionlite.storage.urls import is_mysql, is_sqlite, mask_url, normalize_url, resolve_url
 
 # A reader waits this long for SQLite's lock (only a checkpoint can hold it against
 # readers in WAL mode) and PostgreSQL gives up on a statement after this long: a page
@@ -38,11 +39,12 @@ def readonly_engine(url: str | None) -> tuple[sa.Engine, str]:
     sa_url = parse_url(normalized, display)
     if is_sqlite(normalized):
         return _sqlite_engine(sa_url, display), display
+    if is_mysql(normalized):
+        return _mysql_engine(sa_url), display
     if sa_url.get_backend_name() != "postgresql":
         raise StorageError(
             f"The storage URL {display!r} names a database this reader does not support.",
-            hint="The dashboard reads sqlite:/// and postgresql:// URLs (MySQL and MariaDB "
-            "not yet; see docs/mysql.md).",
+            hint="The dashboard reads sqlite:///, postgresql:// and mysql:// URLs.",
         )
     sa_url, pooled = split_pgbouncer_option(sa_url)
     # Behind a transaction-mode pooler, which refuses startup options, the reader relies
@@ -68,6 +70,43 @@ def readonly_engine(url: str | None) -> tuple[sa.Engine, str]:
         },
     )
     return engine, display
+
+
+def _mysql_engine(sa_url: sa.URL) -> sa.Engine:
+    try:
+        import pymysql  # noqa: F401
+    except ImportError as exc:
+        raise StorageError(
+            "MySQL and MariaDB storage needs the PyMySQL driver, which is not installed.",
+            hint="Install it with: pip install 'orionlite[mysql]'",
+        ) from exc
+    engine = sa.create_engine(
+        sa_url,
+        pool_size=2,
+        max_overflow=2,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "connect_timeout": 10,
+            "charset": "utf8mb4",
+            # Times read as UTC, as the workers' sessions do (mysql_session); every
+            # statement of the session may only read.
+            "init_command": "SET time_zone = '+00:00'",
+        },
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _read_only(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET SESSION TRANSACTION READ ONLY")
+        if "mariadb" in dbapi_connection.get_server_info().lower():
+            cursor.execute(f"SET SESSION max_statement_time = {READ_TIMEOUT_S}")
+        else:  # MySQL 8: milliseconds, SELECT only (all a reader sends)
+            cursor.execute(f"SET SESSION max_execution_time = {int(READ_TIMEOUT_S * 1000)}")
+        cursor.close()
+
+    return engine
 
 
 def _sqlite_engine(sa_url: sa.URL, display: str) -> sa.Engine:

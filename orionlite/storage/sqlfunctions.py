@@ -1,7 +1,8 @@
 """SQL expressions whose text differs between SQLite, PostgreSQL and MySQL.
 
-Dialect branches stay here, compiled by SQLAlchemy, so statements elsewhere are written
-once for both backends.
+Statements elsewhere are written once with these; each backend module
+(``storage.backends``) says how its database writes them (``@compiles``), and importing
+``storage.backends`` registers all of them.
 """
 
 from __future__ import annotations
@@ -23,25 +24,6 @@ class db_now(FunctionElement[float]):
     type = sa.Float()
     inherit_cache = True
     name = "db_now"
-
-
-@compiles(db_now, "sqlite")
-def _db_now_sqlite(element: db_now, compiler: Any, **kw: Any) -> str:
-    return "((julianday('now') - 2440587.5) * 86400.0)"
-
-
-@compiles(db_now, "postgresql")
-def _db_now_postgresql(element: db_now, compiler: Any, **kw: Any) -> str:
-    # Short spellings on purpose, here and below: statements are repeated in the hot
-    # path, and psycopg caches its parsing of a statement only up to 4096 characters.
-    return "extract(epoch from clock_timestamp())::float8"
-
-
-@compiles(db_now, "mysql")
-@compiles(db_now, "mariadb")
-def _db_now_mysql(element: db_now, compiler: Any, **kw: Any) -> str:
-    # UTC_TIMESTAMP is read as UTC: sessions run in UTC (mysql_session). "+ 0e0": a DOUBLE.
-    return "(UNIX_TIMESTAMP(UTC_TIMESTAMP(6)) + 0e0)"
 
 
 class change_seq(FunctionElement[int]):
@@ -70,16 +52,6 @@ class change_seq(FunctionElement[int]):
     name = "change_seq"
 
 
-@compiles(change_seq, "sqlite")
-def _change_seq_sqlite(element: change_seq, compiler: Any, **kw: Any) -> str:
-    return "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials)"
-
-
-@compiles(change_seq, "postgresql")
-def _change_seq_postgresql(element: change_seq, compiler: Any, **kw: Any) -> str:
-    return "pg_current_xact_id()::text::int8"
-
-
 class read_horizon(FunctionElement[int]):
     """The watermark a reader keeps after reading (see :class:`change_seq`): on
     PostgreSQL the reading snapshot's xmax. Takes the experiment's id, which MySQL's
@@ -88,32 +60,6 @@ class read_horizon(FunctionElement[int]):
     type = sa.BigInteger()
     inherit_cache = True
     name = "read_horizon"
-
-
-@compiles(read_horizon, "sqlite")
-def _read_horizon_sqlite(element: read_horizon, compiler: Any, **kw: Any) -> str:
-    return "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials)"
-
-
-@compiles(change_seq, "mysql")
-@compiles(change_seq, "mariadb")
-def _change_seq_mysql(element: change_seq, compiler: Any, **kw: Any) -> str:
-    return "@orionlite_change_seq"
-
-
-@compiles(read_horizon, "mysql")
-@compiles(read_horizon, "mariadb")
-def _read_horizon_mysql(element: read_horizon, compiler: Any, **kw: Any) -> str:
-    (experiment_id,) = element.clauses
-    return (
-        "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials "
-        f"WHERE experiment_id = {compiler.process(experiment_id, **kw)})"
-    )
-
-
-@compiles(read_horizon, "postgresql")
-def _read_horizon_postgresql(element: read_horizon, compiler: Any, **kw: Any) -> str:
-    return "pg_snapshot_xmax(pg_current_snapshot())::text::int8"
 
 
 class read_in_progress(FunctionElement[list[int]]):
@@ -125,13 +71,14 @@ class read_in_progress(FunctionElement[list[int]]):
     name = "read_in_progress"
 
 
-@compiles(read_in_progress, "sqlite")
-@compiles(read_in_progress, "mysql")
-@compiles(read_in_progress, "mariadb")
-def _read_in_progress_sqlite(element: read_in_progress, compiler: Any, **kw: Any) -> str:
-    return "NULL"
+class nulls_last(FunctionElement[Any]):
+    """An ORDER BY key, ``column.asc()`` or ``column.desc()``, with NULLs after the values."""
+
+    inherit_cache = True
+    name = "nulls_last"
 
 
-@compiles(read_in_progress, "postgresql")
-def _read_in_progress_postgresql(element: read_in_progress, compiler: Any, **kw: Any) -> str:
-    return "ARRAY(SELECT x::text::int8 FROM pg_snapshot_xip(pg_current_snapshot()) AS x)"
+@compiles(nulls_last)
+def _nulls_last(element: nulls_last, compiler: Any, **kw: Any) -> str:
+    (ordered,) = element.clauses
+    return str(compiler.process(ordered.nulls_last(), **kw))

@@ -28,15 +28,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append((f"dashboard {number}", dashboard.output()))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """The dashboard reads SQLite and PostgreSQL only (docs/mysql.md)."""
-    return str(request.param)
-
-
 @pytest.fixture
 def start_dashboard(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Starts dashboards in the test's folder, with its ``cli`` (both backends) or else
+    """Starts dashboards in the test's folder, with its ``cli`` (every backend) or else
     its ``sqlite_cli``; any still running at the end are stopped, whatever the outcome,
     and one that died before the test stopped it fails the test."""
     cli = request.getfixturevalue("cli" if "cli" in request.fixturenames else "sqlite_cli")

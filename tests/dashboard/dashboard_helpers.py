@@ -194,9 +194,11 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def row_counts(url: str) -> dict[str, int]:
-    """Rows of every table of a PostgreSQL database, and the write counters the server
-    keeps for them (inserted/updated/deleted tuples)."""
+def row_counts(url: str) -> dict[str, Any]:
+    """Rows of every table of a PostgreSQL database; on MySQL and MariaDB also each
+    table's checksum of its contents (``CHECKSUM TABLE``)."""
+    if url.startswith(("mysql", "mariadb")):
+        return _mysql_row_counts(url)
     import psycopg
 
     plain = url.replace("postgresql+psycopg://", "postgresql://")
@@ -212,3 +214,23 @@ def row_counts(url: str) -> dict[str, int]:
             for table in tables
         }
     return counts
+
+
+def _mysql_row_counts(url: str) -> dict[str, Any]:
+    import sqlalchemy as sa
+
+    from orionlite.storage.urls import normalize_url
+
+    engine = sa.create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            tables = sorted(connection.execute(sa.text("SHOW TABLES")).scalars())
+            return {
+                table: (
+                    connection.execute(sa.text(f"SELECT count(*) FROM `{table}`")).scalar(),
+                    connection.execute(sa.text(f"CHECKSUM TABLE `{table}`")).one()[1],
+                )
+                for table in tables
+            }
+    finally:
+        engine.dispose()

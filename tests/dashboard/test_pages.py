@@ -24,7 +24,8 @@ TIMEOUT_MS = 30_000
 
 
 def _state(url: str, tmp_path: Path) -> object:
-    """What must not change: the SQLite file's bytes, or PostgreSQL's row counts."""
+    """What must not change: the SQLite file's bytes, or the server's row counts (and
+    MySQL's table checksums)."""
     if url.startswith("sqlite"):
         return file_digest(tmp_path / "orionlite.db")
     return row_counts(url)
@@ -47,7 +48,9 @@ def _reserved_trial(url: str) -> int:
 def _rename_experiment(db_url: str, old: str, new: str) -> None:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    from orionlite.storage.urls import normalize_url
+
+    engine = sa.create_engine(normalize_url(db_url))
     with engine.begin() as connection:
         connection.execute(
             sa.text("UPDATE experiments SET name = :new WHERE name = :old"),

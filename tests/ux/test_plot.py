@@ -33,7 +33,6 @@ def test_regret_is_best_so_far_in_completion_order(sqlite_quadratic: Experiment)
 def test_importance_ranks_the_parameter_the_objective_depends_on(
     sqlite_quadratic: Experiment,
 ) -> None:
-    pytest.importorskip("sklearn", reason="scikit-learn comes with scikit-optimize")
     scores = importances(sqlite_quadratic, completed_trials(sqlite_quadratic))
     assert set(scores) == {"lr", "layers", "opt"}
     assert sum(scores.values()) == pytest.approx(1.0)

@@ -12,6 +12,9 @@ from sqlalchemy.dialects import sqlite
 
 from orionlite.records import TrialStatus
 from orionlite.storage import numbers, reservation
+from orionlite.storage.queries import Watermark
+from orionlite.storage.sqlfunctions import read_horizon, read_in_progress
+from orionlite.storage.tables import trials
 
 # (outcome, row, finished): see ``Backend.acquire``.
 Acquired = tuple[str, tuple[Any, ...] | None, bool | None]
@@ -118,3 +121,50 @@ class Backend:
         """:meth:`finish` and the history's changes since ``since`` in one statement:
         (finished, changed trials, next watermark). Only with ``finishes_and_reads``."""
         raise NotImplementedError
+
+    # -- a reader's watermark (Watermark; see sqlfunctions.change_seq) ------------
+    # Here one number: the next change_seq, of the database (SQLite) or of the experiment
+    # read (MySQL). The readers (queries, browse) ask these methods, never the dialect.
+
+    def reader_watermark(self, horizon: Any, in_progress: Any) -> Watermark:
+        """The watermark a reader keeps from what ``read_horizon`` and
+        ``read_in_progress`` returned in its read."""
+        return int(horizon)
+
+    def watermark_clause(self) -> sa.ColumnElement[bool]:
+        """Trials changed since the watermark in :meth:`watermark_parameters`' binds."""
+        return trials.c.change_seq >= sa.bindparam("since", type_=sa.BigInteger)
+
+    def watermark_parameters(self, since: Watermark) -> dict[str, Any]:
+        """The bind values of :meth:`watermark_clause` for ``since``."""
+        return {"since": since[0] if isinstance(since, tuple) else since}
+
+    def watermark_text(self, mark: Watermark) -> str:
+        """A watermark as text for a URL or a page."""
+        return str(mark[0] if isinstance(mark, tuple) else mark)
+
+    def watermark_from_text(self, text: str) -> Watermark:
+        """The inverse of :meth:`watermark_text`; anything unreadable is 0 (read all)."""
+        values = self.watermark_numbers(text)
+        return values[0] if values else 0
+
+    @staticmethod
+    def watermark_numbers(text: str) -> list[int]:
+        """The integers of a watermark's text (``1234`` or ``1234.56.78``), [] if unreadable."""
+        try:
+            return [int(part) for part in text.split("/")[0].split(".") if part]
+        except ValueError:
+            return []
+
+    def changed_anywhere(self, connection: sa.Connection, since: str) -> tuple[bool, str]:
+        """Whether any experiment's trials changed since ``since`` (text from this method,
+        "" at first), and the text to pass next: one indexed probe of the database-wide
+        marker (``ix_trials_change_seq``)."""
+        state = sa.select(read_horizon(), read_in_progress())
+        # The new watermark first: a change committed between the two reads is then seen
+        # again next time rather than missed.
+        horizon, in_progress = connection.execute(state).one()
+        mark = self.watermark_from_text(since)
+        probe = sa.select(trials.c.id).where(self.watermark_clause()).limit(1)
+        found = connection.execute(probe, self.watermark_parameters(mark)).first() is not None
+        return found, self.watermark_text(self.reader_watermark(horizon, in_progress))

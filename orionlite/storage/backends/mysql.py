@@ -32,6 +32,13 @@ from orionlite.storage import budget, reservation
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
 from orionlite.storage.engine import Prepared, Script
 from orionlite.storage.queries import RECORD_COLUMNS
+from orionlite.storage.sqlfunctions import (
+    change_seq,
+    db_now,
+    nulls_last,
+    read_horizon,
+    read_in_progress,
+)
 from orionlite.storage.tables import experiments, trials
 
 _EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
@@ -283,6 +290,64 @@ class MysqlBackend(Backend):
         parameters["p_experiment_id"] = experiment_id
         script = _finish_script(tuple(sorted(values)), status is TrialStatus.BROKEN)
         return bool(script.run(connection, parameters)[0][0] == 1)
+
+    # -- a reader's watermark: the experiment's next change_seq ----------------------------
+
+    def changed_anywhere(self, connection: sa.Connection, since: str) -> tuple[bool, str]:
+        # No database-wide marker: each experiment's is its own MAX + 1. Any write raises
+        # its experiment's maximum, so the sum of the maxima and their number move with
+        # every change (a deleted experiment changes the number). One read of the
+        # (experiment_id, change_seq) index, one entry per experiment.
+        highest = (
+            sa.select(sa.func.max(trials.c.change_seq).label("seq"))
+            .group_by(trials.c.experiment_id)
+            .subquery()
+        )
+        state = sa.select(sa.func.coalesce(sa.func.sum(highest.c.seq), 0), sa.func.count())
+        total, experiments_seen = connection.execute(state).one()
+        text = f"{int(total)}.{int(experiments_seen)}"
+        return text != since, text
+
+
+# The SQL fragments of sqlfunctions, as this backend writes them.
+
+
+@compiles(db_now, "mysql")
+@compiles(db_now, "mariadb")
+def _db_now_mysql(element: db_now, compiler: Any, **kw: Any) -> str:
+    # UTC_TIMESTAMP is read as UTC: sessions run in UTC (mysql_session). "+ 0e0": a DOUBLE.
+    return "(UNIX_TIMESTAMP(UTC_TIMESTAMP(6)) + 0e0)"
+
+
+@compiles(change_seq, "mysql")
+@compiles(change_seq, "mariadb")
+def _change_seq_mysql(element: change_seq, compiler: Any, **kw: Any) -> str:
+    return "@orionlite_change_seq"
+
+
+@compiles(read_horizon, "mysql")
+@compiles(read_horizon, "mariadb")
+def _read_horizon_mysql(element: read_horizon, compiler: Any, **kw: Any) -> str:
+    (experiment_id,) = element.clauses
+    return (
+        "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials "
+        f"WHERE experiment_id = {compiler.process(experiment_id, **kw)})"
+    )
+
+
+@compiles(read_in_progress, "mysql")
+@compiles(read_in_progress, "mariadb")
+def _read_in_progress_mysql(element: read_in_progress, compiler: Any, **kw: Any) -> str:
+    return "NULL"
+
+
+@compiles(nulls_last, "mysql")
+@compiles(nulls_last, "mariadb")
+def _nulls_last_mysql(element: nulls_last, compiler: Any, **kw: Any) -> str:
+    # No NULLS LAST: "IS NULL" (0 for values, 1 for NULL) sorts first.
+    (ordered,) = element.clauses
+    column = compiler.process(ordered.element, **kw)
+    return f"{column} IS NULL, {compiler.process(ordered, **kw)}"
 
 
 MYSQL = MysqlBackend()

@@ -11,13 +11,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
 
 from orionlite.records import TrialStatus
 from orionlite.storage import budget, numbers, queries, reservation
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
 from orionlite.storage.engine import Prepared
 from orionlite.storage.numbers import SEQUENCE_PREFIX
-from orionlite.storage.queries import RECORD_COLUMNS
+from orionlite.storage.queries import RECORD_COLUMNS, Watermark
+from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress
 from orionlite.storage.tables import trials
 
 _EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
@@ -124,7 +126,7 @@ def _finish_and_read_statement(columns: tuple[str, ...], free_budget: bool) -> P
     """
     done = _finish_update(columns).cte("done")
     finished = sa.select(sa.func.count()).select_from(done).scalar_subquery()
-    statement = queries.changed_trials_statement("postgresql", finished.label("finished"))
+    statement = queries.changed_trials_statement(POSTGRESQL, finished.label("finished"))
     if free_budget:
         statement = statement.add_cte(_freed(done))
     return Prepared(statement, plan_per_call=True)
@@ -216,11 +218,58 @@ class PostgresqlBackend(Backend):
     ) -> tuple[bool, list[Any], Any]:
         trial_id, attempt, experiment_id = trial
         statement = _finish_and_read_statement(tuple(sorted(values)), status is TrialStatus.BROKEN)
-        parameters = queries.changed_trials_parameters("postgresql", experiment_id, since)
+        parameters = queries.changed_trials_parameters(self, experiment_id, since)
         parameters.update(reservation.finish_parameters(trial_id, attempt, status, values))
         rows = statement.run(connection, parameters)
-        changed, watermark = queries.changes_from_rows("postgresql", rows, skip=1)
+        changed, watermark = queries.changes_from_rows(self, rows, skip=1)
         return rows[0][0] > 0, changed, watermark
+
+    # -- a reader's watermark: its snapshot's xmax and in-progress transactions ------------
+
+    def reader_watermark(self, horizon: Any, in_progress: Any) -> Watermark:
+        return int(horizon), tuple(int(xid) for xid in in_progress or ())
+
+    def watermark_clause(self) -> sa.ColumnElement[bool]:
+        # At or above the snapshot's xmax, or written by a transaction it could not see.
+        unseen = sa.bindparam("unseen", type_=postgresql.ARRAY(sa.BigInteger()))
+        return sa.or_(super().watermark_clause(), trials.c.change_seq == sa.any_(unseen))
+
+    def watermark_parameters(self, since: Watermark) -> dict[str, Any]:
+        since_xmax, unseen = since if isinstance(since, tuple) else (since, ())
+        return {"since": since_xmax, "unseen": list(unseen)}
+
+    def watermark_text(self, mark: Watermark) -> str:
+        horizon, in_progress = mark if isinstance(mark, tuple) else (mark, ())
+        return ".".join(str(value) for value in (horizon, *in_progress))
+
+    def watermark_from_text(self, text: str) -> Watermark:
+        values = self.watermark_numbers(text)
+        return (values[0], tuple(values[1:])) if values else 0
+
+
+# The SQL fragments of sqlfunctions, as this backend writes them.
+
+
+@compiles(db_now, "postgresql")
+def _db_now_postgresql(element: db_now, compiler: Any, **kw: Any) -> str:
+    # Short spellings on purpose, here and below: statements are repeated in the hot
+    # path, and psycopg caches its parsing of a statement only up to 4096 characters.
+    return "extract(epoch from clock_timestamp())::float8"
+
+
+@compiles(change_seq, "postgresql")
+def _change_seq_postgresql(element: change_seq, compiler: Any, **kw: Any) -> str:
+    return "pg_current_xact_id()::text::int8"
+
+
+@compiles(read_horizon, "postgresql")
+def _read_horizon_postgresql(element: read_horizon, compiler: Any, **kw: Any) -> str:
+    return "pg_snapshot_xmax(pg_current_snapshot())::text::int8"
+
+
+@compiles(read_in_progress, "postgresql")
+def _read_in_progress_postgresql(element: read_in_progress, compiler: Any, **kw: Any) -> str:
+    return "ARRAY(SELECT x::text::int8 FROM pg_snapshot_xip(pg_current_snapshot()) AS x)"
 
 
 POSTGRESQL = PostgresqlBackend()
