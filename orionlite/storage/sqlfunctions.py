@@ -1,12 +1,13 @@
 """SQL expressions whose text differs between SQLite, PostgreSQL and MySQL.
 
 Statements elsewhere are written once with these; each backend module
-(``storage.backends``) says how its database writes them (``@compiles``), and importing
+(``storage.backends``) says how its database writes them (:func:`spell`), and importing
 ``storage.backends`` registers all of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -82,3 +83,19 @@ class nulls_last(FunctionElement[Any]):
 def _nulls_last(element: nulls_last, compiler: Any, **kw: Any) -> str:
     (ordered,) = element.clauses
     return str(compiler.process(ordered.nulls_last(), **kw))
+
+
+# How a dialect writes an expression: SQL text, or a function of the element and the
+# compiler for text that embeds the element's arguments.
+Spelling = str | Callable[..., str]
+
+
+def spell(dialects: tuple[str, ...], spellings: dict[type[FunctionElement[Any]], Spelling]) -> None:
+    """Register how ``dialects`` write each expression of ``spellings``."""
+    for element, spelling in spellings.items():
+
+        def written(element: Any, compiler: Any, spelling: Spelling = spelling, **kw: Any) -> str:
+            return spelling if isinstance(spelling, str) else spelling(element, compiler, **kw)
+
+        for dialect in dialects:
+            compiles(element, dialect)(written)

@@ -38,6 +38,7 @@ from orionlite.storage.sqlfunctions import (
     nulls_last,
     read_horizon,
     read_in_progress,
+    spell,
 )
 from orionlite.storage.tables import experiments, trials
 
@@ -309,25 +310,7 @@ class MysqlBackend(Backend):
         return text != since, text
 
 
-# The SQL fragments of sqlfunctions, as this backend writes them.
-
-
-@compiles(db_now, "mysql")
-@compiles(db_now, "mariadb")
-def _db_now_mysql(element: db_now, compiler: Any, **kw: Any) -> str:
-    # UTC_TIMESTAMP is read as UTC: sessions run in UTC (mysql_session). "+ 0e0": a DOUBLE.
-    return "(UNIX_TIMESTAMP(UTC_TIMESTAMP(6)) + 0e0)"
-
-
-@compiles(change_seq, "mysql")
-@compiles(change_seq, "mariadb")
-def _change_seq_mysql(element: change_seq, compiler: Any, **kw: Any) -> str:
-    return "@orionlite_change_seq"
-
-
-@compiles(read_horizon, "mysql")
-@compiles(read_horizon, "mariadb")
-def _read_horizon_mysql(element: read_horizon, compiler: Any, **kw: Any) -> str:
+def _read_horizon(element: read_horizon, compiler: Any, **kw: Any) -> str:
     (experiment_id,) = element.clauses
     return (
         "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials "
@@ -335,19 +318,26 @@ def _read_horizon_mysql(element: read_horizon, compiler: Any, **kw: Any) -> str:
     )
 
 
-@compiles(read_in_progress, "mysql")
-@compiles(read_in_progress, "mariadb")
-def _read_in_progress_mysql(element: read_in_progress, compiler: Any, **kw: Any) -> str:
-    return "NULL"
-
-
-@compiles(nulls_last, "mysql")
-@compiles(nulls_last, "mariadb")
-def _nulls_last_mysql(element: nulls_last, compiler: Any, **kw: Any) -> str:
+def _nulls_last(element: nulls_last, compiler: Any, **kw: Any) -> str:
     # No NULLS LAST: "IS NULL" (0 for values, 1 for NULL) sorts first.
     (ordered,) = element.clauses
     column = compiler.process(ordered.element, **kw)
     return f"{column} IS NULL, {compiler.process(ordered, **kw)}"
+
+
+# How MySQL writes sqlfunctions' expressions. UTC_TIMESTAMP is read as UTC (sessions run
+# in UTC, mysql_session); "+ 0e0" makes it a DOUBLE. The marker is the session variable
+# its writers set in their turn (lock_experiment).
+spell(
+    ("mysql", "mariadb"),
+    {
+        db_now: "(UNIX_TIMESTAMP(UTC_TIMESTAMP(6)) + 0e0)",
+        change_seq: "@orionlite_change_seq",
+        read_horizon: _read_horizon,
+        read_in_progress: "NULL",
+        nulls_last: _nulls_last,
+    },
+)
 
 
 MYSQL = MysqlBackend()

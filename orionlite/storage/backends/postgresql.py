@@ -11,7 +11,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.compiler import compiles
 
 from orionlite.records import TrialStatus
 from orionlite.storage import budget, numbers, queries, reservation
@@ -19,7 +18,7 @@ from orionlite.storage.backends.base import Acquired, Backend, Finishing
 from orionlite.storage.engine import Prepared
 from orionlite.storage.numbers import SEQUENCE_PREFIX
 from orionlite.storage.queries import RECORD_COLUMNS, Watermark
-from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress
+from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress, spell
 from orionlite.storage.tables import trials
 
 _EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
@@ -247,29 +246,20 @@ class PostgresqlBackend(Backend):
         return (values[0], tuple(values[1:])) if values else 0
 
 
-# The SQL fragments of sqlfunctions, as this backend writes them.
-
-
-@compiles(db_now, "postgresql")
-def _db_now_postgresql(element: db_now, compiler: Any, **kw: Any) -> str:
-    # Short spellings on purpose, here and below: statements are repeated in the hot
-    # path, and psycopg caches its parsing of a statement only up to 4096 characters.
-    return "extract(epoch from clock_timestamp())::float8"
-
-
-@compiles(change_seq, "postgresql")
-def _change_seq_postgresql(element: change_seq, compiler: Any, **kw: Any) -> str:
-    return "pg_current_xact_id()::text::int8"
-
-
-@compiles(read_horizon, "postgresql")
-def _read_horizon_postgresql(element: read_horizon, compiler: Any, **kw: Any) -> str:
-    return "pg_snapshot_xmax(pg_current_snapshot())::text::int8"
-
-
-@compiles(read_in_progress, "postgresql")
-def _read_in_progress_postgresql(element: read_in_progress, compiler: Any, **kw: Any) -> str:
-    return "ARRAY(SELECT x::text::int8 FROM pg_snapshot_xip(pg_current_snapshot()) AS x)"
+# How PostgreSQL writes sqlfunctions' expressions. Short spellings on purpose: statements
+# are repeated in the hot path, and psycopg caches its parsing of a statement only up to
+# 4096 characters.
+spell(
+    ("postgresql",),
+    {
+        db_now: "extract(epoch from clock_timestamp())::float8",
+        change_seq: "pg_current_xact_id()::text::int8",
+        read_horizon: "pg_snapshot_xmax(pg_current_snapshot())::text::int8",
+        read_in_progress: (
+            "ARRAY(SELECT x::text::int8 FROM pg_snapshot_xip(pg_current_snapshot()) AS x)"
+        ),
+    },
+)
 
 
 POSTGRESQL = PostgresqlBackend()

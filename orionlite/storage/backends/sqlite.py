@@ -10,14 +10,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.compiler import compiles
 
 from orionlite.records import TrialStatus
 from orionlite.storage import budget, numbers, reservation
 from orionlite.storage.backends.base import Acquired, Backend, Finishing
 from orionlite.storage.engine import Prepared, immediate_transaction
 from orionlite.storage.queries import RECORD_COLUMNS
-from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress
+from orionlite.storage.sqlfunctions import change_seq, db_now, read_horizon, read_in_progress, spell
 from orionlite.storage.tables import experiments, trials
 
 _EXPERIMENT_ID = sa.bindparam("p_experiment_id", type_=sa.Integer)
@@ -103,27 +102,16 @@ class SqliteBackend(Backend):
         return True
 
 
-# The SQL fragments of sqlfunctions, as this backend writes them.
-
-
-@compiles(db_now, "sqlite")
-def _db_now_sqlite(element: db_now, compiler: Any, **kw: Any) -> str:
-    return "((julianday('now') - 2440587.5) * 86400.0)"
-
-
-@compiles(change_seq, "sqlite")
-def _change_seq_sqlite(element: change_seq, compiler: Any, **kw: Any) -> str:
-    return "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials)"
-
-
-@compiles(read_horizon, "sqlite")
-def _read_horizon_sqlite(element: read_horizon, compiler: Any, **kw: Any) -> str:
-    return "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials)"
-
-
-@compiles(read_in_progress, "sqlite")
-def _read_in_progress_sqlite(element: read_in_progress, compiler: Any, **kw: Any) -> str:
-    return "NULL"
+# How SQLite writes sqlfunctions' expressions: markers are MAX + 1 under the write lock.
+spell(
+    ("sqlite",),
+    {
+        db_now: "((julianday('now') - 2440587.5) * 86400.0)",
+        change_seq: "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials)",
+        read_horizon: "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM trials)",
+        read_in_progress: "NULL",
+    },
+)
 
 
 SQLITE = SqliteBackend()
