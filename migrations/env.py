@@ -24,5 +24,8 @@ if connection is not None:
 else:
     # orionlite's own engine: the URL as users write it (mysql://, ?pgbouncer=true).
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
-    with engine.begin() as conn:
-        run_migrations(conn)
+    try:
+        with engine.begin() as conn:
+            run_migrations(conn)
+    finally:
+        engine.dispose()

@@ -61,7 +61,7 @@ def test_the_readonly_engine_cannot_write(storage: Storage, db_url: str) -> None
         ):
             with pytest.raises(sa.exc.DBAPIError, match=r"(?i)read[- ]?only"):
                 connection.execute(sa.text(statement))
-        if reader.dialect == "postgresql":
+        if reader.backend.name == "postgresql":
             setting = connection.execute(sa.text("SHOW default_transaction_read_only")).scalar()
             assert setting == "on"
     reader.close()
