@@ -91,3 +91,10 @@ def test_the_kernel_is_fitted_on_few_trials_and_only_at_checkpoints() -> None:
         assert len(ids) == MAX_FIT_POINTS == 64
         assert max(ids) <= checkpoint, "only trials the checkpoint covers"
         assert not set(ids) & {t.id for t in running}
+
+
+def test_a_large_seed_fits_the_kernel() -> None:
+    """The fit's random state is derived from the seed and must stay below 2**32."""
+    algorithm = make_algorithm({"bayes": {"seed": 10**6, "n_points": 50}}, SPACE)
+    (proposal,) = algorithm.suggest(history(15), 1)
+    assert SPACE.contains(proposal.params)
