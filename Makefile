@@ -51,12 +51,14 @@ chaos: $(STAMP)
 # Search quality (docs/benchmarks.md, "Search quality"): median regret of bayes, random,
 # Optuna TPE and scikit-optimize's gp_minimize; then tpe, nsga2, constraints and bayes at
 # size against Optuna (benchmarks/search.py, docs/algorithms.md). By default a shorter run
-# that still compares every method on every problem: seeds 0-4, then seeds 0-2 without the
-# bayes regret runs (the 16-minute run had seeds 0-9 and those runs). FULL=1 for the
-# figures in the docs: seeds 0-9 and bayes to 1,000 trials (more than an hour on 2 cores).
+# (about 8 minutes of CPU on 2 cores, estimated from its parts in docs/benchmarks.md) that
+# still compares every method on every problem: seeds 0-2 for the 60-trial regrets (most
+# of it is gp_minimize), then seeds 0-2 in search.py except seed 0 alone for several
+# objectives (its longest part), without the bayes regret runs. FULL=1 for the figures in
+# the docs: seeds 0-9 and bayes to 1,000 trials (more than an hour on 2 cores).
 FULL ?=
-QUALITY_ARGS ?= $(if $(FULL),--seeds 10,--seeds 5)
-SEARCH_ARGS ?= $(if $(FULL),--full,)
+QUALITY_ARGS ?= $(if $(FULL),--seeds 10,--seeds 3)
+SEARCH_ARGS ?= $(if $(FULL),--full,--several-seeds 1)
 bench-quality: $(STAMP)
 	$(BIN)/python -c "import optuna" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/quality.py $(QUALITY_ARGS)

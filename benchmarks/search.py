@@ -2,10 +2,13 @@
 
 Run with ``make bench-quality`` (after the regret benchmark) or
 ``.venv/bin/python benchmarks/search.py [--full] [--parts single,several,constrained,size]
-[--seeds N] [--first-seed F] [--problems branin,mixed,...] [--methods tpe,...]``.
+[--seeds N] [--several-seeds N] [--first-seed F] [--problems branin,mixed,...]
+[--methods tpe,...]``.
 The default run (seeds 0-2, no bayes regret runs) is the short one; ``--full`` runs the
-seeds 0-9 and bayes to 1,000 trials. ``--first-seed`` runs held-out seeds (F..F+N-1), to
-check that a result on seeds 0-9 is not a draw of those seeds.
+seeds 0-9 and bayes to 1,000 trials. ``--several-seeds N`` runs the several-objectives
+part, the longest, on other seeds than the rest (``make bench-quality``: 1). ``--first-seed``
+runs held-out seeds (F..F+N-1), to check that a result on seeds 0-9 is not a draw of
+those seeds.
 
 Every method runs on the same problems and seeds in the same run. One worker, and four
 workers simulated as in benchmarks/quality.py: four trials always running, each new
@@ -26,8 +29,10 @@ Parts (problems in benchmarks/_search_problems.py):
   minima; 100 trials of ``tpe`` and Optuna's constrained TPE (``Trial.set_constraint``): the
   share of feasible suggestions and the regret of the best feasible value.
 * ``size``: ``bayes`` suggest time at 100, 300 and 1,000 completed trials with 4 pending
-  and peak RSS; with ``--full``, regret on Hartmann6 at 100, 300 and 1,000 trials with
-  the default model size (300) and with every trial in the model.
+  (a fresh worker's first suggestion, the refits at checkpoints, the median between them,
+  the maximum of all, and the maximum CPU time) and peak RSS; with ``--full``, regret on
+  Hartmann6 at 100, 300 and 1,000 trials with the defaults (posterior on 300 trials,
+  kernel fitted on 64), the kernel fitted on 128 and every trial in the model.
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ from _search_problems import (
     suggest_optuna,
 )
 
-from orionlite.algorithms import make_algorithm
+from orionlite.algorithms import bayes, make_algorithm
+from orionlite.algorithms.bayes import BayesianOptimizer
 from orionlite.algorithms.ranking import hypervolume
 from orionlite.objectives import parse_objectives
 from orionlite.records import TrialRecord, TrialStatus
@@ -127,7 +133,7 @@ def run_optuna(
     evaluate: Evaluate,
     trials: int,
     workers: int,
-    directions: list[str],
+    directions: list[Any],  # "minimize" / "maximize", as Optuna's create_study types them
 ) -> tuple[list[list[dict[str, Any]]], float]:
     """The same loop with Optuna's ask and tell; results in completion order, and the
     mean time per ask."""
@@ -346,42 +352,90 @@ def part_constrained(seeds: int, log: Callable[[str], None]) -> dict[str, Any]:
     return table
 
 
+def _bayes_latencies(count: int, steps: int) -> dict[str, Any]:
+    """Suggest times of one bayes worker from ``count`` completed trials and 4 pending,
+    one more result per suggestion: the first (a fresh worker fits its kernel), the
+    refits at checkpoints (``steps`` crosses at least one) and the suggestions between."""
+    problem = SINGLE["hartmann6"]
+    space = Space.from_priors(problem.priors)
+    trials = _history(space, count + steps, WORKERS, problem.function)
+    completed, running = trials[: count + steps], trials[count + steps :]
+    algorithm = make_algorithm({"bayes": {"seed": 0}}, space)
+    assert isinstance(algorithm, BayesianOptimizer)
+    times: list[float] = []
+    refits: list[float] = []
+    between: list[float] = []
+    # CPU time beside wall time: on a shared machine a suggestion also waits for a core.
+    cpu_times: list[float] = []
+    for step in range(steps):
+        fitted = set(algorithm.fitted_on())
+        start, cpu = time.perf_counter(), time.process_time()
+        algorithm.suggest(completed[: count + step] + running, 1)
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu)
+        if step:
+            refitted = bool(set(algorithm.fitted_on()) - fitted)
+            (refits if refitted else between).append(times[-1])
+    return {
+        "first_ms": times[0] * 1000,
+        "refits": len(refits),
+        "refit_max_ms": max(refits, default=0.0) * 1000,
+        "median_ms": statistics.median(between) * 1000,
+        "max_ms": max(times) * 1000,
+        "max_cpu_ms": max(cpu_times) * 1000,
+    }
+
+
 def part_size(seeds: int, full: bool, log: Callable[[str], None]) -> dict[str, Any]:
     problem = SINGLE["hartmann6"]
     table: dict[str, Any] = {}
-    for count in (100, 300, 1000):
-        times = _latencies({"bayes": {"seed": 0}}, problem.priors, count, 12)
-        row = {
-            "first_ms": times[0] * 1000,
-            "median_ms": statistics.median(times[1:]) * 1000,
-            "max_ms": max(times) * 1000,
-        }
+    # What a worker process pays once, before its first suggestion: importing the kernels
+    # and finding the numeric libraries whose threads it limits.
+    start = time.perf_counter()
+    import sklearn.gaussian_process.kernels  # noqa: F401
+
+    from orionlite.threads import limited_threads
+
+    with limited_threads():
+        pass
+    table["bayes process start ms"] = (time.perf_counter() - start) * 1000
+    # Steps cross refit checkpoints (every 8, 16 and 64 results at these sizes).
+    for count, steps in ((100, 20), (300, 40), (1000, 70)):
+        row = _bayes_latencies(count, steps)
         table[f"bayes suggest at {count}"] = row
         log(f"bayes at {count} completed + 4 pending: {row}")
     table["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if not full:
         # The regret runs take most of the part's time: only with --full.
         return table
-    # The subset's effect on regret: to 1,000 trials with the default and every trial.
+    # The subsets' effect on regret: to 1,000 trials with the defaults (posterior on 300,
+    # kernel fitted on 64), the kernel fitted on 128 (the earlier default)
+    # and every trial in both.
     horizons = (100, 300, 1000)
-    variants: list[tuple[str, dict[str, Any]]] = [
-        ("model 300 (default)", {}),
-        ("every trial", {"max_model_points": 10**6}),
+    variants: list[tuple[str, dict[str, Any], int]] = [
+        ("model 300, fit 64 (default)", {}, bayes.MAX_FIT_POINTS),
+        ("model 300, fit 128", {}, 128),
+        ("every trial", {"max_model_points": 10**6}, 10**6),
     ]
-    for label, options in variants:
+    default_fit = bayes.MAX_FIT_POINTS
+    for label, options, fit_points in variants:
         regrets: dict[int, list[float]] = {h: [] for h in horizons}
         started = time.perf_counter()
-        for seed in _seeds(seeds):
-            done, _ = run_orionlite(
-                problem.priors,
-                {"bayes": {"seed": seed, **options}},
-                _single(problem),
-                horizons[-1],
-                1,
-            )
-            for horizon in horizons:
-                best = min(t.objective or 0.0 for t in done[:horizon])
-                regrets[horizon].append(best - problem.minimum)
+        bayes.MAX_FIT_POINTS = fit_points  # not an option: set on the module, then restored
+        try:
+            for seed in _seeds(seeds):
+                done, _ = run_orionlite(
+                    problem.priors,
+                    {"bayes": {"seed": seed, **options}},
+                    _single(problem),
+                    horizons[-1],
+                    1,
+                )
+                for horizon in horizons:
+                    best = min(t.objective or 0.0 for t in done[:horizon])
+                    regrets[horizon].append(best - problem.minimum)
+        finally:
+            bayes.MAX_FIT_POINTS = default_fit
         row = {str(h): statistics.median(v) for h, v in regrets.items()}
         row["seconds_per_run"] = (time.perf_counter() - started) / seeds
         table[f"bayes regret, {label}"] = row
@@ -393,6 +447,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="seeds 0-9, bayes to 1,000 trials")
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 3, 10 with --full)")
+    parser.add_argument(
+        "--several-seeds",
+        type=int,
+        help="seeds of the several-objectives part, the longest (default: as --seeds)",
+    )
     parser.add_argument("--parts", default="single,several,constrained,size")
     parser.add_argument("--output", help="also write the figures as JSON to this file")
     parser.add_argument("--methods", help="comma-separated subset, e.g. tpe,nsga2")
@@ -414,12 +473,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     figures: dict[str, Any] = {
         "seeds": f"{FIRST_SEED}-{FIRST_SEED + seeds - 1}",
+        "several_seeds": options.several_seeds or seeds,
         "full": options.full,
         "part_seconds": {},
     }
     runs: dict[str, Callable[[], dict[str, Any]]] = {
         "single": lambda: part_single(seeds, log),
-        "several": lambda: part_several(seeds, log),
+        "several": lambda: part_several(options.several_seeds or seeds, log),
         "constrained": lambda: part_constrained(seeds, log),
         "size": lambda: part_size(seeds, options.full, log),
     }

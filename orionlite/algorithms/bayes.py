@@ -21,9 +21,10 @@ giving up quality:
 * Kernel hyperparameters (the expensive part: a few L-BFGS runs over the marginal
   likelihood) are refitted when the number of completed trials reaches a checkpoint,
   every trial up to 20, then every 2, 4, 8... as the history doubles (about every 5-10
-  %), on the first ``m`` completed trials. Between checkpoints the posterior is an exact
-  Gaussian process on every observation and lie with those hyperparameters (one
-  Cholesky factorisation).
+  %), on the first ``m`` completed trials (at most ``MAX_FIT_POINTS`` of them), with
+  gp_fit's likelihood instead of scikit-learn's generic one. Between checkpoints the
+  posterior is an exact Gaussian process on every observation and lie with those
+  hyperparameters (one Cholesky factorisation).
 * The acquisition function is maximised over random candidates plus candidates
   clustered around the best observations, then refined around the best candidates: a
   vectorised stand-in for the multi-start L-BFGS of scikit-optimize, which spends most
@@ -36,7 +37,6 @@ import math
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,6 +54,7 @@ from orionlite.algorithms.common import (
     seen_hashes,
 )
 from orionlite.algorithms.encoding import Encoding
+from orionlite.algorithms.gp_fit import Kernel, fit_kernel
 from orionlite.errors import ConfigError
 from orionlite.objectives import Objectives
 from orionlite.space import hash_params
@@ -78,24 +79,14 @@ LIE_NOISE = 0.1
 MAX_MODEL_POINTS = 300
 """Default of ``max_model_points``: the posterior is exact on every observation up to
 this many completed trials, then on the best half and the most recent rest."""
-MAX_FIT_POINTS = 128
+MAX_FIT_POINTS = 64
 """Kernel hyperparameters are fitted on at most this many trials (best half, most recent
-rest, of those the checkpoint covers): a fit on 256 points took 3.4 s on a loaded
-2-core machine, on 128 points 0.5 s."""
+rest, of those the checkpoint covers), so that a refit (a worker's first suggestion, then
+one per checkpoint) stays well under 500 ms at any history size: a likelihood evaluation
+costs O(n^3) and a fit takes 100-200 of them (decision 0032)."""
 PENDING_GAP = 0.011
 """A proposal is farther than this (Chebyshev, model coordinates) from pending trials:
 1 % of each dimension's range, plus a margin for the rounding to the prior's precision."""
-
-
-@dataclass(frozen=True)
-class _Kernel:
-    """Hyperparameters fitted on some completed trials: the kernel, the noise level and
-    the scale the targets were normalised with."""
-
-    kernel: Any
-    noise: float
-    y_mean: float
-    y_std: float
 
 
 class _Posterior:
@@ -107,7 +98,7 @@ class _Posterior:
     """
 
     def __init__(
-        self, fit: _Kernel, x: np.ndarray, y: np.ndarray, extra: np.ndarray | None = None
+        self, fit: Kernel, x: np.ndarray, y: np.ndarray, extra: np.ndarray | None = None
     ) -> None:
         from scipy.linalg import cho_solve, cholesky
 
@@ -218,7 +209,7 @@ class BayesianOptimizer(Algorithm):
         self.n_points = check_int(self.name, "n_points", n_points, 10)
         self.max_model_points = check_int(self.name, "max_model_points", max_model_points, 10)
         self.encoding = Encoding(space)
-        self._kernels: OrderedDict[tuple[int, ...], _Kernel] = OrderedDict()
+        self._kernels: OrderedDict[tuple[int, ...], Kernel] = OrderedDict()
 
     def configuration(self) -> dict[str, Any]:
         return {
@@ -238,6 +229,10 @@ class BayesianOptimizer(Algorithm):
                 else {}
             ),
         }
+
+    def fitted_on(self) -> list[tuple[int, ...]]:
+        """The ids of the trials each cached kernel was fitted on, oldest fit first."""
+        return list(self._kernels)
 
     def suggest(self, history: Sequence[TrialRecord], num: int = 1) -> list[Proposal]:
         from orionlite.threads import limited_threads
@@ -339,7 +334,7 @@ class BayesianOptimizer(Algorithm):
                 return params
         return self._design_point(seen, rng)
 
-    def _kernel(self, observed: list[TrialRecord]) -> _Kernel:
+    def _kernel(self, observed: list[TrialRecord]) -> Kernel:
         """Hyperparameters for this history, from the cache when its checkpoint was seen."""
         subset = observed[: hyperparameter_fit_size(len(observed))]
         subset = best_and_recent(subset, self.objectives, MAX_FIT_POINTS)
@@ -348,32 +343,10 @@ class BayesianOptimizer(Algorithm):
         if cached is not None:
             self._kernels.move_to_end(key)
             return cached
-        from skopt.learning.gaussian_process.kernels import WhiteKernel
-        from skopt.utils import cook_estimator
-
         x = self.encoding.encode([trial.params for trial in subset])
         y = np.array(penalised_losses(subset, self.objectives), dtype=float)
-        seed = None if self.seed is None else self.seed * 100_003 + len(subset)
-        gp = cook_estimator(
-            "GP",
-            space=[(0.0, 1.0)] * self.encoding.width,
-            random_state=seed,
-            noise="gaussian",
-            n_restarts_optimizer=2,
-        )
-        # scikit-optimize's kernel (constant x Matern 5/2, one length scale per coordinate)
-        # plus a noise term capped at a tenth of the (normalised) objective's variance:
-        # with few points, an uncapped noise level tends to explain every difference as
-        # noise and leave a flat, useless model.
-        white = WhiteKernel(noise_level=1e-5, noise_level_bounds=NOISE_BOUNDS)
-        gp.set_params(kernel=gp.kernel + white)
-        gp.fit(x, y)
-        fit = _Kernel(
-            kernel=gp.kernel_,
-            noise=float(gp.noise_ or 0.0),
-            y_mean=float(np.atleast_1d(gp.y_train_mean_)[0]),
-            y_std=float(np.atleast_1d(gp.y_train_std_)[0]) or 1.0,
-        )
+        seed = None if self.seed is None else (self.seed * 100_003 + len(subset)) % 2**32
+        fit = fit_kernel(x, y, seed, NOISE_BOUNDS)
         self._kernels[key] = fit
         while len(self._kernels) > _CACHE_SIZE:
             self._kernels.popitem(last=False)

@@ -1,12 +1,19 @@
 """bayes at a thousand trials: the model keeps to the best and most recent trials, the
-switch is an option, and experiments created before it keep their configuration."""
+kernel is fitted on few of them and only at checkpoints, the switch is an option, and
+experiments created before it keep their configuration."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from orionlite.algorithms import algorithm_spec, make_algorithm
-from orionlite.algorithms.bayes import MAX_MODEL_POINTS, best_and_recent
+from orionlite.algorithms.bayes import (
+    MAX_FIT_POINTS,
+    MAX_MODEL_POINTS,
+    BayesianOptimizer,
+    best_and_recent,
+    hyperparameter_fit_size,
+)
 from orionlite.objectives import Objective, Objectives
 from orionlite.records import TrialRecord, TrialStatus
 from orionlite.space import Space, hash_params
@@ -65,3 +72,29 @@ def test_the_switch_is_stored_only_when_changed() -> None:
     changed = algorithm_spec(make_algorithm({"bayes": {"max_model_points": 50}}, SPACE))
     assert changed["bayes"]["max_model_points"] == 50
     assert MAX_MODEL_POINTS == 300
+
+
+def test_the_kernel_is_fitted_on_few_trials_and_only_at_checkpoints() -> None:
+    """A refit costs O(n^3) per likelihood evaluation: the kernel sees at most
+    MAX_FIT_POINTS trials (never a pending one), and a worker whose history grows refits
+    only when the count of completed trials crosses a checkpoint (every 64 here)."""
+    trials = history(1090, pending=4)
+    completed, running = trials[:1090], trials[1090:]
+    algorithm = make_algorithm({"bayes": {"seed": 0, "n_points": 200}}, SPACE)
+    assert isinstance(algorithm, BayesianOptimizer)
+    for count in (1020, 1023, 1024, 1030, 1087, 1088, 1090):
+        algorithm.suggest(completed[:count] + running, 1)
+    fits = algorithm.fitted_on()
+    assert [hyperparameter_fit_size(c) for c in (1020, 1024, 1088)] == [960, 1024, 1088]
+    assert len(fits) == 3, "one fit per checkpoint: 960, 1024 and 1088"
+    for ids, checkpoint in zip(fits, (960, 1024, 1088), strict=True):
+        assert len(ids) == MAX_FIT_POINTS == 64
+        assert max(ids) <= checkpoint, "only trials the checkpoint covers"
+        assert not set(ids) & {t.id for t in running}
+
+
+def test_a_large_seed_fits_the_kernel() -> None:
+    """The fit's random state is derived from the seed and must stay below 2**32."""
+    algorithm = make_algorithm({"bayes": {"seed": 10**6, "n_points": 50}}, SPACE)
+    (proposal,) = algorithm.suggest(history(15), 1)
+    assert SPACE.contains(proposal.params)
