@@ -104,7 +104,7 @@ class Experiment:
         """Reserve a trial for ``worker_id``: a waiting one first, else a new suggestion.
 
         There is no lock around suggesting: workers suggest concurrently and the database
-        arbitrates (budget shares, unique parameters), so a dead worker can block nobody.
+        arbitrates (the budget row, unique parameters), so a dead worker can block nobody.
         ``history`` is the caller's fresh :meth:`history`, if it just read it (the worker
         loop does, for --max-broken), so that it is not read twice.
 

@@ -3,12 +3,13 @@
 
 A number is assigned in the statement that creates the trial, and a unique index on
 (experiment, number) backs it. SQLite's single write lock makes ``MAX(number) + 1``
-exact. On PostgreSQL creations commit concurrently, and a creation must never wait for
-another's commit (tests/storage/test_budget.py): a counter row locked until commit would
-queue them all. So each experiment has a sequence of its own, ``orionlite_trial_number_<id>``,
-whose ``nextval`` neither waits nor rolls back. A point the experiment already holds
-takes no number (it is checked in the same statement); only two workers creating the same
-point at the same instant can leave a number unused (docs/decisions/0020-trial-numbers.md).
+exact. On PostgreSQL the acquisition is one statement, whose snapshot is taken before it
+waits for the budget row (``budget``), so ``MAX + 1`` there could repeat the number of a
+creation that committed meanwhile. So each experiment has a sequence of its own,
+``orionlite_trial_number_<id>``, whose ``nextval`` is exact whatever the snapshot. A
+point the experiment already holds takes no number (it is checked in the same
+statement); only two workers creating the same point at the same instant can leave a
+number unused (docs/decisions/0020-trial-numbers.md).
 MySQL's writers of an experiment take turns, so there ``MAX + 1`` is exact too.
 
 The expressions for the acquisition are here; the sequences' own statements (create,

@@ -1,5 +1,7 @@
-"""Every statement that changes who owns a trial. All locking lives here and in
-``budget`` (the slots of max_trials that creations take).
+"""The statements of the worker's hot path that every backend shares: what a reservable
+trial is, what reserving sets, a new trial's values, the token-guarded end of a
+reservation, the heartbeat. Each backend module (``storage.backends``) builds its own
+units of work from them; the budget's statements are in ``budget``.
 
 A trial is owned through its ``attempt`` (a fencing token): reserving increments it, and
 heartbeats, results and releases only apply while the token still matches. A worker that
@@ -7,10 +9,9 @@ was presumed dead and comes back therefore finds zero rows to update and learns 
 lost the trial, instead of overwriting the new owner's result.
 
 The statements are built once, with bind parameters, and the ones a worker runs for
-every trial are compiled once per dialect and run on the driver (``engine.Prepared``):
-building a Core statement and its cache key on every call cost more than running it on
-SQLite, and ``Connection.execute`` more than the driver on PostgreSQL (docs/benchmarks.md).
-They return the columns of a TrialRecord (``queries.RECORD_COLUMNS``) as tuples.
+every trial are compiled once per dialect and run on the driver (``engine.Prepared``; what
+that buys: docs/design.md). They return the columns of a TrialRecord
+(``queries.RECORD_COLUMNS``) as tuples.
 """
 
 from __future__ import annotations
