@@ -58,6 +58,18 @@ def test_importance_and_parallel_read_only_the_sample_they_draw(
     )
 
 
+def test_parallel_draws_every_trial_worst_first(sqlite_quadratic: Experiment) -> None:
+    pytest.importorskip("matplotlib", reason="the 'plot' extra (matplotlib) is not installed")
+    from orionlite import plotting
+
+    trials = completed_trials(sqlite_quadratic)
+    figure = plotting._parallel_matplotlib(sqlite_quadratic, trials, "quad")
+    (lines,) = figure.axes[0].collections
+    drawn = [segment[-1][1] for segment in lines.get_segments()]  # the objective axis
+    assert len(drawn) == len(trials)
+    assert drawn == sorted(drawn, reverse=True)  # minimised: the best, lowest, last
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_png(sqlite_quadratic: Experiment, tmp_path: Path, kind: str) -> None:
     pytest.importorskip("matplotlib", reason="the 'plot' extra (matplotlib) is not installed")
