@@ -50,16 +50,23 @@ def error_code(exc: BaseException) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def make_mysql_engine(sa_url: sa.URL, single_option: str) -> sa.Engine:
-    """One connection per storage, as on PostgreSQL (see ``engine.make_engine``); no
-    ``BEGIN`` for a connection whose ``single_option`` is set (``engine.single_statement``)."""
+def require_driver() -> None:
+    """A clear error where the PyMySQL driver is not installed."""
     try:
-        from pymysql.constants import CLIENT
+        import pymysql  # noqa: F401
     except ImportError as exc:
         raise StorageError(
             "MySQL and MariaDB storage needs the PyMySQL driver, which is not installed.",
             hint="Install it with: pip install 'orionlite[mysql]'",
         ) from exc
+
+
+def make_mysql_engine(sa_url: sa.URL, single_option: str) -> sa.Engine:
+    """One connection per storage, as on PostgreSQL (see ``engine.make_engine``); no
+    ``BEGIN`` for a connection whose ``single_option`` is set (``engine.single_statement``)."""
+    require_driver()
+    from pymysql.constants import CLIENT
+
     engine = sa.create_engine(
         sa_url,
         pool_size=1,

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from orionlite.errors import OrionliteError, StorageError
 from orionlite.storage.engine import parse_url, split_pgbouncer_option
+from orionlite.storage.mysql_session import require_driver
 from orionlite.storage.schema import check_revision, current_revision
 from orionlite.storage.urls import is_mysql, is_sqlite, mask_url, normalize_url, resolve_url
 
@@ -73,13 +74,7 @@ def readonly_engine(url: str | None) -> tuple[sa.Engine, str]:
 
 
 def _mysql_engine(sa_url: sa.URL) -> sa.Engine:
-    try:
-        import pymysql  # noqa: F401
-    except ImportError as exc:
-        raise StorageError(
-            "MySQL and MariaDB storage needs the PyMySQL driver, which is not installed.",
-            hint="Install it with: pip install 'orionlite[mysql]'",
-        ) from exc
+    require_driver()
     engine = sa.create_engine(
         sa_url,
         pool_size=2,
