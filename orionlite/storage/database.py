@@ -102,10 +102,7 @@ class Storage(OneConnection):
     def reserve_trial(
         self, experiment_id: int, worker_id: str, lease_s: float
     ) -> TrialRecord | None:
-        row = self._run_hot(
-            lambda c: self.backend.reserve(c, experiment_id, worker_id, lease_s),
-            one_statement=self.backend.acquire_is_one_statement,
-        )
+        row = self._run_single(lambda c: self.backend.reserve(c, experiment_id, worker_id, lease_s))
         return queries.record_from_values(row) if row is not None else None
 
     def acquire_trial(
@@ -139,9 +136,8 @@ class Storage(OneConnection):
         new_trial = reservation.new_trial_parameters(
             experiment_id, params, params_hash, worker_id, lease_s, parent_trial_id
         )
-        outcome, row, finished = self._run_hot(
-            lambda c: self.backend.acquire(c, new_trial, finishing),
-            one_statement=self.backend.acquire_is_one_statement,
+        outcome, row, finished = self._run_single(
+            lambda c: self.backend.acquire(c, new_trial, finishing)
         )
         acquired: TrialRecord | CreateRefusal
         if row is not None:

@@ -26,12 +26,9 @@ class Backend:
     """One database's way of running orionlite's units of work."""
 
     name = ""
-    # Whether a reader's watermark is a snapshot (xmax and in-progress transactions) rather
-    # than one number (see ``sqlfunctions.change_seq``).
-    snapshot_watermarks = False
-    # Whether the reservation and acquisition are one statement each, so that they run
-    # without BEGIN/COMMIT (``engine.single_statement``); else in a write transaction.
-    acquire_is_one_statement = True
+    # The reservation and the acquisition are each one statement (or one script, or a
+    # transaction the backend runs itself), so they run without BEGIN/COMMIT around them
+    # (``engine.single_statement``).
     # Whether :meth:`finish_and_read` exists: a result and the history's read in one
     # statement.
     finishes_and_reads = False

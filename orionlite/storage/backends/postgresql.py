@@ -133,12 +133,11 @@ def _finish_and_read_statement(columns: tuple[str, ...], free_budget: bool) -> P
 
 class PostgresqlBackend(Backend):
     name = "postgresql"
-    snapshot_watermarks = True
     finishes_and_reads = True
 
     def experiment_created(self, connection: sa.Connection, experiment_id: int, used: int) -> None:
-        # The experiment's trial numbers: a sequence of its own, so no creation waits for
-        # another's commit (storage.numbers).
+        # The experiment's trial numbers: a sequence of its own, exact whatever the
+        # acquisition's snapshot (storage.numbers).
         connection.execute(
             sa.text(
                 f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE_PREFIX}{int(experiment_id)} "
